@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs `bazel test //...` with the venv's python3 first on PATH and ends with
+# one line `N passed, N failed`. Extra arguments go to bazel test.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+log="$(mktemp)"
+bazel test //... "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log" || true)
+failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|INCOMPLETE|NO STATUS)' "$log" || true)
+rm -f "$log"
+if [[ $rc -ne 0 && $failed -eq 0 ]]; then
+  # A build or analysis error stops Bazel before any test ran.
+  failed=1
+  echo "bazel test exited with $rc before reporting test results"
+fi
+echo "$passed passed, $failed failed"
+exit $rc

@@ -1,0 +1,1 @@
+"""wsvis-tf: weakly supervised video instance segmentation in TensorFlow."""
