@@ -133,5 +133,23 @@ class RunnerTest(absltest.TestCase):
                         self.work)
 
 
+class MetricsTest(absltest.TestCase):
+
+  def test_nan_metrics_are_recorded_as_null(self):
+    work = self.create_tempdir().full_path
+
+    def nan_stage(ctx):
+      atomic_io.write_text(ctx.path('x.txt'), 'x')
+      return {'score': float('nan'), 'ok': 1.5}
+
+    records = runner.run_stages(
+        [stage_lib.Stage('n', nan_stage, outputs=('x.txt',))], work)
+    self.assertEqual(records['n'].metrics, {'score': None, 'ok': 1.5})
+    with open(os.path.join(work, 'n', 'stage.json')) as f:
+      text = f.read()
+    self.assertNotIn('NaN', text)
+    json.loads(text)
+
+
 if __name__ == '__main__':
   absltest.main()

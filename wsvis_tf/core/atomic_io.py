@@ -49,7 +49,9 @@ def write_text(path: str, text: str) -> None:
 
 
 def write_json(path: str, obj: Any, indent: int = None) -> None:
-  write_text(path, json.dumps(obj, indent=indent, sort_keys=indent is not None))
+  """Writes strict JSON (NaN/Inf are an error, not invalid output)."""
+  write_text(path, json.dumps(obj, indent=indent, sort_keys=indent is not None,
+                              allow_nan=False))
 
 
 def write_npz(path: str, compressed: bool = True, **arrays: np.ndarray) -> None:

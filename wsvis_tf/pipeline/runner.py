@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import math
 import os
 import shutil
 import time
@@ -29,6 +30,23 @@ def _check_graph(stages: Sequence[stage_lib.Stage]) -> None:
         raise ValueError(f'stage {s.name!r} reads {dep!r}, which does not run '
                          'before it')
     seen.add(s.name)
+
+
+def _json_safe_metrics(stage_name: str, metrics: Mapping[str, Any]
+                      ) -> Dict[str, Any]:
+  """Metrics with NaN/Inf replaced by None (strict JSON has no NaN)."""
+  out = {}
+  for k, v in metrics.items():
+    if isinstance(v, float) and not math.isfinite(v):
+      logging.warning('[%s] metric %s is %s; recorded as null', stage_name,
+                      k, v)
+      v = None
+    elif hasattr(v, 'item') and getattr(v, 'shape', None) == ():
+      v = v.item()  # numpy scalar
+      if isinstance(v, float) and not math.isfinite(v):
+        v = None
+    out[str(k)] = v
+  return out
 
 
 def _read_running(directory: str) -> Optional[str]:
@@ -108,7 +126,7 @@ def run_stages(stages: Sequence[stage_lib.Stage],
                  f': {s.description}' if s.description else '')
     ctx = stage_lib.StageContext(s, work_dir, inputs, resources or {})
     start = time.time()
-    metrics = dict(s.run(ctx) or {})
+    metrics = _json_safe_metrics(s.name, s.run(ctx) or {})
     wall = time.time() - start
     missing = [o for o in s.outputs if not os.path.exists(ctx.path(o))]
     if missing:
