@@ -2,12 +2,13 @@
 
 A source wraps a TFDS builder whose examples are whole videos with the keys of
 `wsvis_tf.core.keys`. `get_source('synthetic', data_dir)` is the embedded
-default (procedural, no download); the real-data builders register
-themselves here with `register_source`.
+default (procedural, no download); the real datasets ('ytvis',
+'cityscapes', 'video_folder') are registered below and imported only when
+asked for.
 """
 
 import dataclasses
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from absl import logging
 import tensorflow as tf
@@ -19,12 +20,13 @@ _SOURCES: Dict[str, Callable[..., 'VideoSource']] = {}
 
 
 def register_source(name: str):
-  """Decorator: registers a factory (data_dir, config, tfds_dir) -> source.
+  """Decorator: registers a factory (data_dir, config, tfds_dir, **options).
 
   data_dir is what the user passed as --data_dir: for real datasets the
   directory holding the download (the TFDS manual dir); tfds_dir is where the
   prepared TFDS dataset is written (the pipeline uses <work_dir>/tfds). The
-  synthetic source has no download and builds into data_dir.
+  synthetic source has no download and builds into data_dir. options
+  override builder config fields (real datasets).
   """
 
   def wrap(factory):
@@ -45,6 +47,9 @@ class VideoSource:
   """A prepared-on-demand TFDS builder of per-video examples."""
   name: str
   builder: tfds.core.DatasetBuilder
+  # How TFDS prepares the builder; real datasets point its manual_dir at the
+  # user's download. None: TFDS's defaults.
+  download_config: Optional[tfds.download.DownloadConfig] = None
 
   @property
   def class_names(self) -> List[str]:
@@ -65,7 +70,7 @@ class VideoSource:
     """Builds the dataset into its data_dir unless it is already there."""
     logging.info('Preparing %s in %s', self.builder.info.full_name,
                  self.builder.data_dir)
-    self.builder.download_and_prepare()
+    self.builder.download_and_prepare(download_config=self.download_config)
 
   def num_videos(self, split: str) -> int:
     return self.builder.info.splits[split].num_examples
@@ -80,7 +85,11 @@ class VideoSource:
 
 @register_source('synthetic')
 def _synthetic_source(data_dir: Optional[str], config: Optional[str] = None,
-                      tfds_dir: Optional[str] = None) -> VideoSource:
+                      tfds_dir: Optional[str] = None,
+                      **options) -> VideoSource:
+  if options:
+    raise ValueError(f'the synthetic dataset takes no dataset options, got '
+                     f'{sorted(options)}; choose a config instead')
   # Importing the module registers the TFDS builder.
   from datasets.synthetic import synthetic  # pylint: disable=g-import-not-at-top,unused-import
   builder = tfds.builder(f'wsvis_synthetic/{config or "default"}',
@@ -88,10 +97,63 @@ def _synthetic_source(data_dir: Optional[str], config: Optional[str] = None,
   return VideoSource('synthetic', builder)
 
 
+def _manual_source(name: str, module, data_dir: Optional[str],
+                   config: Optional[str], tfds_dir: Optional[str],
+                   options) -> VideoSource:
+  """A real dataset: TFDS reads the user's download in data_dir."""
+  # make_builder checks data_dir now, so a missing download fails before any
+  # stage runs (InputError, a ValueError naming what is missing).
+  builder = module.make_builder(data_dir, config, tfds_dir, **options)
+  download_config = tfds.download.DownloadConfig(manual_dir=data_dir,
+                                                 try_download_gcs=False)
+  return VideoSource(name, builder, download_config=download_config)
+
+
+# Real datasets, imported only when asked for (the import registers the
+# TFDS builder). Options override builder config fields, e.g. fps=5.
+@register_source('ytvis')
+def _ytvis_source(data_dir: Optional[str], config: Optional[str] = None,
+                  tfds_dir: Optional[str] = None,
+                  **options) -> VideoSource:
+  # pylint: disable-next=g-import-not-at-top
+  from datasets.ytvis import ytvis
+  return _manual_source('ytvis', ytvis, data_dir, config, tfds_dir, options)
+
+
+@register_source('cityscapes')
+def _cityscapes_source(data_dir: Optional[str], config: Optional[str] = None,
+                       tfds_dir: Optional[str] = None,
+                       **options) -> VideoSource:
+  # pylint: disable-next=g-import-not-at-top
+  from datasets.cityscapes_pairs import cityscapes_pairs
+  return _manual_source('cityscapes', cityscapes_pairs, data_dir, config,
+                        tfds_dir, options)
+
+
+@register_source('video_folder')
+def _video_folder_source(data_dir: Optional[str], config: Optional[str] = None,
+                         tfds_dir: Optional[str] = None,
+                         **options) -> VideoSource:
+  # pylint: disable-next=g-import-not-at-top
+  from datasets.video_folder import video_folder
+  return _manual_source('video_folder', video_folder, data_dir, config,
+                        tfds_dir, options)
+
+
 def get_source(name: str, data_dir: Optional[str],
                config: Optional[str] = None,
-               tfds_dir: Optional[str] = None) -> VideoSource:
-  """Returns the named video source (builder not yet prepared)."""
+               tfds_dir: Optional[str] = None,
+               options: Optional[Dict[str, Any]] = None) -> VideoSource:
+  """Returns the named video source (builder not yet prepared).
+
+  Args:
+    name: a registered source ('synthetic', 'ytvis', 'cityscapes',
+      'video_folder').
+    data_dir, tfds_dir: see register_source.
+    config: a builder config name (None: the builder's default).
+    options: builder config field overrides (real datasets), e.g.
+      {'bad_frames': 'skip', 'fps': 5}.
+  """
   if name not in _SOURCES:
     raise ValueError(f'unknown dataset {name!r}; known: {source_names()}')
-  return _SOURCES[name](data_dir, config, tfds_dir)
+  return _SOURCES[name](data_dir, config, tfds_dir, **(options or {}))
