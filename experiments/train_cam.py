@@ -1,0 +1,104 @@
+r"""Trains the CAM network, and optionally extracts CAMs and IR labels.
+
+Runs the pipeline stage --until (cam_train, cam or ir_labels) and the stages
+it reads (data; and flow_train / flow for f-CAMs from DDFlow), in the same
+work directory and with the same records as run_pipeline.py, so a later
+run_pipeline resumes from here:
+
+  python experiments/train_cam.py --dataset=synthetic --preset=quick \
+      --work_dir=work/demo --until=ir_labels
+
+On 2 CPU cores the quick preset (640 frames of 128x160) takes about 3
+minutes for cam_train (two cross-fitted resnet_small models, 400 steps of 16
+crops of 256 px in all), 2.5 for cam and 1.5 for ir_labels (with IRN's
+dense CRF; 10 s without), measured while sharing the cores with other jobs;
+the flow stages it needs for f-CAMs are DDFlow's (see train_flow.py).
+--preset=smoke takes about 20 s in all.
+
+Flags: --imagenet_weights=FILE loads ImageNet weights into the backbone
+(a Keras HDF5 file with keras.applications.ResNet50 layer names; nothing is
+downloaded); --voc_data_dir=DIR is the TFDS data dir holding a prepared
+voc/2012 (cityscapes preset); --strategy=mirrored trains on every local GPU
+(tf.distribute.MirroredStrategy).
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import tensorflow as tf
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from wsvis_tf.pipeline import graph  # pylint: disable=g-import-not-at-top
+from wsvis_tf.pipeline import presets
+from wsvis_tf.pipeline import runner
+from wsvis_tf.pipeline.components import cam
+
+_DATASET = flags.DEFINE_string('dataset', 'synthetic', 'Video source.')
+_DATA_DIR = flags.DEFINE_string('data_dir', None, 'As in run_pipeline.py.')
+_WORK_DIR = flags.DEFINE_string('work_dir', 'work/demo', 'Work directory.')
+_PRESET = flags.DEFINE_enum('preset', 'quick', presets.preset_names(),
+                            'Stage settings.')
+_UNTIL = flags.DEFINE_enum('until', cam.CAM_TRAIN,
+                           [cam.CAM_TRAIN, cam.CAM, cam.IR_LABELS],
+                           'Last stage to run.')
+_IMAGENET = flags.DEFINE_string('imagenet_weights', None,
+                                'Keras HDF5 ResNet-50 ImageNet weights.')
+_VOC_DIR = flags.DEFINE_string('voc_data_dir', None,
+                               'TFDS data dir with a prepared voc/2012.')
+_STRATEGY = flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored'],
+                              'tf.distribute strategy for training.')
+_FORCE = flags.DEFINE_list('force', [], 'Stages to rerun even if up to date.')
+
+
+def _needed(stages, last):
+  """The stages `last` depends on, transitively, and itself, in order."""
+  by_name = {s.name: s for s in stages}
+  needed, todo = set(), [last]
+  while todo:
+    name = todo.pop()
+    if name not in needed:
+      needed.add(name)
+      todo.extend(by_name[name].inputs)
+  return [s for s in stages if s.name in needed]
+
+
+def main(argv):
+  del argv
+  work_dir = os.path.abspath(_WORK_DIR.value)
+  data_dir = os.path.abspath(_DATA_DIR.value) if _DATA_DIR.value else None
+  overrides = {}
+  if _IMAGENET.value:
+    overrides['backbone'] = {'imagenet_weights':
+                                 os.path.abspath(_IMAGENET.value)}
+  if _VOC_DIR.value:
+    overrides['pretrain'] = {'data_dir': os.path.abspath(_VOC_DIR.value)}
+  try:
+    source = graph.make_source(_DATASET.value, data_dir, _PRESET.value,
+                               os.path.join(work_dir, 'tfds'))
+    stages = _needed(graph.build_stages(_PRESET.value, source), _UNTIL.value)
+    if overrides:
+      stages = [cam.override_cam_train(s, overrides)
+                if s.name == cam.CAM_TRAIN else s for s in stages]
+  except (ValueError, KeyError, FileNotFoundError) as e:
+    raise app.UsageError(str(e)) from e
+  resources = {'source': source}
+  if _STRATEGY.value == 'mirrored':
+    resources['strategy'] = tf.distribute.MirroredStrategy()
+  records = runner.run_stages(stages, work_dir, resources=resources,
+                              force=_FORCE.value)
+  for name, rec in records.items():
+    logging.info('%s %s %.1f s %s', name, rec.status, rec.wall_time_s,
+                 rec.metrics)
+  train = records[cam.CAM_TRAIN]
+  print(f'CAM checkpoint: {cam.cam_checkpoint_path(train)}')
+  for name in (cam.CAM, cam.IR_LABELS):
+    if name in records:
+      print(f'{name}: {records[name].directory} {records[name].metrics}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,100 @@
+"""tf.data input of the CAM classifier: frames with image-level labels.
+
+Examples are single frames with the keys of `wsvis_tf.core.keys` (IMAGE
+[H, W, 3] uint8, LABELS [C] float32 multi-hot), from videos
+(`pairs.frames_dataset`) or from an image dataset turned into one-frame
+examples (`voc.voc_frames`). Training augmentation follows IRN's
+VOC12ClassificationDataset(resize_long=(320, 640), hor_flip=True,
+crop_size=512, crop_method='random'): random resize of the long side, random
+horizontal flip, random crop, images smaller than the crop placed at a random
+offset in a crop-sized canvas. The canvas is filled with the ImageNet mean
+colour, which the backbone's preprocessing maps to 0 (IRN pads its
+normalised crops with 0).
+"""
+
+from typing import Dict, Tuple
+
+import tensorflow as tf
+
+from wsvis_tf.backbones import resnet
+from wsvis_tf.core import keys
+from wsvis_tf.data import pairs
+
+Example = Dict[str, tf.Tensor]
+
+
+def random_resize_long(image: tf.Tensor, min_long: int,
+                       max_long: int) -> tf.Tensor:
+  """Resizes [H, W, 3] so its long side is uniform in [min_long, max_long].
+
+  Returns float32 RGB in [0, 255] (bicubic, antialiased, clipped: IRN uses
+  skimage rescale with order=3 and anti_aliasing).
+  """
+  shape = tf.cast(tf.shape(image)[:2], tf.float32)
+  target = tf.random.uniform([], min_long, max_long + 1, dtype=tf.int32)
+  scale = tf.cast(target, tf.float32) / tf.reduce_max(shape)
+  size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), 1)
+  out = tf.image.resize(tf.cast(image, tf.float32), size, method='bicubic',
+                        antialias=True)
+  return tf.clip_by_value(out, 0.0, 255.0)
+
+
+def random_crop_or_pad(image: tf.Tensor, crop_size: int) -> tf.Tensor:
+  """A random crop_size x crop_size window of [H, W, 3] float (IRN crop).
+
+  Where the image is smaller than the crop along an axis, it sits at a
+  random offset in a canvas of the ImageNet mean colour.
+  """
+  h, w = tf.shape(image)[0], tf.shape(image)[1]
+  pad_h = tf.maximum(crop_size - h, 0)
+  pad_w = tf.maximum(crop_size - w, 0)
+  off_y = tf.random.uniform([], 0, pad_h + 1, dtype=tf.int32)
+  off_x = tf.random.uniform([], 0, pad_w + 1, dtype=tf.int32)
+  mean = tf.constant(resnet.IMAGENET_RGB_MEAN, tf.float32)
+  canvas = tf.image.pad_to_bounding_box(image - mean, off_y, off_x,
+                                        h + pad_h, w + pad_w) + mean
+  return tf.image.random_crop(canvas, [crop_size, crop_size, 3])
+
+
+def train_augment(example: Example, crop_size: int,
+                  resize_long: Tuple[int, int]) -> Example:
+  """IRN's CAM training augmentation; returns IMAGE float32, LABELS."""
+  image = random_resize_long(example[keys.IMAGE], resize_long[0],
+                             resize_long[1])
+  image = tf.image.random_flip_left_right(image)
+  image = random_crop_or_pad(image, crop_size)
+  image.set_shape([crop_size, crop_size, 3])
+  return {keys.IMAGE: image,
+          keys.LABELS: tf.cast(example[keys.LABELS], tf.float32)}
+
+
+def video_frames(videos: tf.data.Dataset,
+                 annotated_only: bool = True) -> tf.data.Dataset:
+  """Training frames (IMAGE, LABELS, ...) of a dataset of videos."""
+  return pairs.frames_dataset(videos, annotated_only=annotated_only)
+
+
+def training_dataset(frames: tf.data.Dataset, crop_size: int,
+                     resize_long: Tuple[int, int], batch_size: int,
+                     shuffle_buffer: int = 1024, cache: bool = False,
+                     seed: int = 0) -> tf.data.Dataset:
+  """Endless shuffled, augmented batches {IMAGE [B, S, S, 3], LABELS [B, C]}.
+
+  Args:
+    frames: Examples with IMAGE [H, W, 3] uint8 and LABELS [C].
+    crop_size: S.
+    resize_long: (min, max) long side before cropping.
+    batch_size: B, the global batch size (the strategy splits it).
+    shuffle_buffer: Examples in the shuffle buffer.
+    cache: Keep the decoded frames in memory (small datasets).
+    seed: Shuffle seed.
+  """
+  ds = frames.map(lambda e: {keys.IMAGE: e[keys.IMAGE],
+                             keys.LABELS: e[keys.LABELS]})
+  if cache:
+    ds = ds.cache()
+  ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  ds = ds.repeat()
+  ds = ds.map(lambda e: train_augment(e, crop_size, resize_long),
+              num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.batch(batch_size, drop_remainder=True).prefetch(2)

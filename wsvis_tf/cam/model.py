@@ -1,0 +1,173 @@
+"""The CAM network (IRN: net/resnet50_cam.py) and its factory.
+
+backbone (output stride 16) -> global average pooling -> 1x1 conv without
+bias to C classes. Training uses the pooled logits; a class activation map
+is the same 1x1 conv applied before pooling, then ReLU:
+
+  CAM_c(x) = ReLU(w_c . f(x))          (IRN: CAM.forward)
+
+The model returns a dict with the keys below. `checkpoint_items()` names the
+parts other stages restore: the IRN heads reuse the trained backbone, frozen
+(`load_backbone_from_cam_checkpoint`).
+"""
+
+from typing import Any, Dict, Mapping, Optional
+
+from absl import logging
+import tensorflow as tf
+import tf_keras
+
+from wsvis_tf.backbones import imagenet_weights
+from wsvis_tf.backbones import resnet
+from wsvis_tf.cam import config as config_lib
+from wsvis_tf.core import keys
+
+# Output keys of CamNet.
+LOGITS = 'logits'          # [B, C] float32 image-level class scores
+CAMS = 'cams'              # [B, h, w, C] float32 ReLU'd maps at stride 16
+FEATURES = 'features'      # [B, h, w, D] the backbone's last stage
+
+# Names in checkpoints (tf.train.Checkpoint attributes).
+CKPT_MODEL = 'model'
+CKPT_BACKBONE = 'backbone'
+CKPT_CLASSIFIER = 'classifier'
+LAST_STAGE = keys.BACKBONE_STAGES[-1]
+
+
+@tf_keras.utils.register_keras_serializable(package='wsvis_tf')
+class CamNet(tf_keras.Model):
+  """ResNet + GAP + bias-free 1x1 classifier; returns a dict of tensors."""
+
+  def __init__(self, num_classes: int, backbone: str = 'resnet50',
+               frozen_stages: int = 3, frozen_bn: bool = True, **kwargs):
+    """Builds the network (random weights).
+
+    Args:
+      num_classes: C, the number of classes (no background class).
+      backbone: A resnet.SPECS name.
+      frozen_stages: Backbone stages 1..n are not trained (see config).
+      frozen_bn: Batch norm in inference mode always (IRN FixedBatchNorm).
+      **kwargs: tf_keras.Model arguments (name, ...).
+    """
+    super().__init__(**kwargs)
+    if num_classes < 1:
+      raise ValueError(f'num_classes must be >= 1, got {num_classes}')
+    self.num_classes = num_classes
+    self.backbone_name = backbone
+    self.frozen_stages = frozen_stages
+    self.frozen_bn = frozen_bn
+    self.backbone = resnet.build_resnet(backbone, frozen_bn)
+    resnet.freeze_stages(self.backbone, frozen_stages)
+    self.classifier = tf_keras.layers.Conv2D(
+        num_classes, 1, use_bias=False, name='classifier',
+        kernel_initializer=tf_keras.initializers.GlorotUniform())
+    channels = resnet.get_spec(backbone).stage_channels()[LAST_STAGE]
+    self.classifier.build([None, None, None, channels])
+
+  def call(self, images: tf.Tensor, training: bool = False
+          ) -> Dict[str, tf.Tensor]:
+    """Args: images [B, H, W, 3] float RGB in [0, 255].
+
+    Returns:
+      {LOGITS: [B, C], CAMS: [B, ceil(H/16), ceil(W/16), C] (ReLU),
+       FEATURES: [B, ceil(H/16), ceil(W/16), D]}.
+    """
+    features = self.backbone(images, training=training)[LAST_STAGE]
+    pooled = tf.reduce_mean(features, axis=[1, 2], keepdims=True)
+    logits = tf.squeeze(self.classifier(pooled), axis=[1, 2])
+    cams = tf.nn.relu(self.classifier(features))
+    return {LOGITS: logits, CAMS: cams, FEATURES: features}
+
+  def get_config(self) -> Dict[str, Any]:
+    return {'num_classes': self.num_classes, 'backbone': self.backbone_name,
+            'frozen_stages': self.frozen_stages, 'frozen_bn': self.frozen_bn,
+            'name': self.name}
+
+  @classmethod
+  def from_config(cls, config: Mapping[str, Any], custom_objects=None):
+    del custom_objects
+    return cls(**config)
+
+  def classifier_variables(self):
+    """The 'newly added' variables that train at 10x (IRN: train_cam)."""
+    return self.classifier.trainable_variables
+
+  def checkpoint_items(self) -> Dict[str, tf.Module]:
+    """Named parts for partial restores by other stages."""
+    return {CKPT_BACKBONE: self.backbone, CKPT_CLASSIFIER: self.classifier}
+
+
+def build_cam_model(cfg: config_lib.CamConfig, num_classes: int) -> CamNet:
+  """The factory: config -> CamNet, with ImageNet weights if configured."""
+  model = CamNet(num_classes, backbone=cfg.backbone.name,
+                 frozen_stages=cfg.backbone.frozen_stages,
+                 frozen_bn=cfg.backbone.frozen_bn)
+  if cfg.backbone.imagenet_weights:
+    imagenet_weights.load_imagenet_weights(model.backbone,
+                                           cfg.backbone.imagenet_weights)
+  elif cfg.backbone.frozen_stages or cfg.backbone.frozen_bn:
+    logging.warning('No ImageNet weights, yet frozen stages 1-%d / frozen '
+                    'batch norm %s: those stay at their random '
+                    'initialisation.', cfg.backbone.frozen_stages,
+                    cfg.backbone.frozen_bn)
+  return model
+
+
+def make_checkpoint(model: CamNet, **extra) -> tf.train.Checkpoint:
+  """The checkpoint layout of cam_train: model (backbone, classifier)."""
+  return tf.train.Checkpoint(**{CKPT_MODEL: model}, **extra)
+
+
+def load_backbone_from_cam_checkpoint(
+    checkpoint_path: str, backbone_name: str,
+    frozen: bool = True) -> tf_keras.Model:
+  """Builds a backbone and restores only its weights from a CAM checkpoint.
+
+  This is how the IRN heads reuse the CAM network's trained backbone
+  (official IRN uses a frozen ImageNet backbone; none can be downloaded
+  here). The classifier and optimizer slots in the checkpoint are ignored.
+
+  Args:
+    checkpoint_path: A checkpoint prefix written by cam_train (e.g.
+      '<work>/cam_train/checkpoints/ckpt-40'; see
+      components.cam.cam_checkpoint_path) or a directory (its latest).
+    backbone_name: The CAM config's backbone.name.
+    frozen: Make every layer untrainable (IRN detaches the backbone).
+
+  Returns:
+    The backbone model (see resnet.build_resnet), dict of stages.
+
+  Raises:
+    ValueError: no checkpoint there, or it does not hold this backbone.
+  """
+  if tf.io.gfile.isdir(checkpoint_path):
+    latest = tf.train.latest_checkpoint(checkpoint_path)
+    if latest is None:
+      raise ValueError(f'no checkpoint in directory {checkpoint_path!r}')
+    checkpoint_path = latest
+  backbone = resnet.build_resnet(backbone_name)
+  if frozen:
+    resnet.freeze_stages(backbone, len(keys.BACKBONE_STAGES))
+  ckpt = tf.train.Checkpoint(**{CKPT_MODEL: tf.train.Checkpoint(
+      **{CKPT_BACKBONE: backbone})})
+  try:
+    status = ckpt.read(checkpoint_path)
+    status.assert_existing_objects_matched()
+  except (tf.errors.NotFoundError, AssertionError, ValueError) as e:
+    raise ValueError(f'cannot restore a {backbone_name!r} backbone from '
+                     f'{checkpoint_path!r}: {e}') from e
+  status.expect_partial()
+  return backbone
+
+
+def restore_cam_model(model: CamNet, checkpoint_path: str) -> None:
+  """Restores a whole CamNet (backbone and classifier) for extraction."""
+  ckpt = tf.train.Checkpoint(**{CKPT_MODEL: model})
+  try:
+    status = ckpt.read(checkpoint_path)
+    status.assert_existing_objects_matched()
+  except (tf.errors.NotFoundError, AssertionError, ValueError) as e:
+    raise ValueError(f'checkpoint {checkpoint_path!r} does not match the CAM '
+                     f'model ({model.backbone_name}, {model.num_classes} '
+                     f'classes): {e}') from e
+  status.expect_partial()
