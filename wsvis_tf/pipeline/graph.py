@@ -4,27 +4,47 @@ Each later stage (flow, cam, flowirn, maskconsist, ...) plugs in here by
 adding its component's make_stage to build_stages.
 """
 
-from typing import List
+from typing import Any, Dict, List, Optional
 
 from wsvis_tf.data import sources
 from wsvis_tf.pipeline import presets
 from wsvis_tf.pipeline import stage as stage_lib
+from wsvis_tf.pipeline.components import cam
 from wsvis_tf.pipeline.components import contact_sheet
 from wsvis_tf.pipeline.components import data
+from wsvis_tf.pipeline.components import flow
+from wsvis_tf.pipeline.components import irn
 
 
 def build_stages(preset_name: str, source: sources.VideoSource
                 ) -> List[stage_lib.Stage]:
   preset = presets.get_preset(preset_name, source.name)
-  return [
+  stages = [
       data.make_stage(source, preset['data']),
-      contact_sheet.make_stage(preset['contact_sheet']),
   ]
+  # DDFlow (paper sec 4.2): flow_train -> flow.
+  stages += flow.make_stages(preset)
+  # CAM -> IR labels, after the flow stage if there is one (f-CAMs).
+  flow_stage = next((s.name for s in stages if s.name == cam.FLOW), None)
+  stages += cam.make_stages(preset, source, flow_stage)
+  # IRN / flowIRN heads -> instance pseudo-labels (paper sec 3.1-3.2).
+  stages += irn.make_stages(preset, source, flow_stage)
+  stages.append(contact_sheet.make_stage(
+      preset['contact_sheet'],
+      flow.NAME if any(s.name == flow.NAME for s in stages) else None))
+  return stages
 
 
 def make_source(dataset: str, data_dir: str, preset_name: str,
-                tfds_dir: str) -> sources.VideoSource:
-  """The video source; see sources.register_source for the two dirs."""
+                tfds_dir: str, config: Optional[str] = None,
+                options: Optional[Dict[str, Any]] = None
+               ) -> sources.VideoSource:
+  """The video source; see sources.register_source for the two dirs.
+
+  config (a builder config name) overrides the preset's; options override
+  builder config fields (sources.get_source).
+  """
   preset = presets.get_preset(preset_name, dataset)
   return sources.get_source(dataset, data_dir,
-                            preset['data'].get('builder_config'), tfds_dir)
+                            config or preset['data'].get('builder_config'),
+                            tfds_dir, options)

@@ -3,6 +3,7 @@
   smoke  tiny data, a few steps per stage: what the tests run end to end.
   quick  the procedural default on 2 CPU cores (the `make demo` run).
   paper  the paper's settings (sec 4.2), for GPUs and real data.
+  cityscapes  paper, plus VOC 2012 pretraining and Cityscapes' f-CAM values.
 
 Dataset-specific settings (frame distance delta, builder config) come from
 DATASET_DEFAULTS and are merged into the 'data' stage's config.
@@ -11,33 +12,131 @@ DATASET_DEFAULTS and are merged into the 'data' stage's config.
 import copy
 from typing import Any, Dict
 
-# delta: distance of paired frames (paper sec 4.2: 5 for YouTube-VIS, whose
-# annotated frames are every 5th; 3 for Cityscapes).
+# delta: distance of paired frames, in frame indices (paper sec 4.2: 5 for
+# YouTube-VIS, whose annotated frames are every 5th; 3 for Cityscapes, whose
+# examples are the 3-frame videos (t-3, t, t+3): one index = 3 frames).
 DATASET_DEFAULTS: Dict[str, Dict[str, Any]] = {
     'synthetic': {'delta': 2},
     'ytvis': {'delta': 5},
-    'cityscapes': {'delta': 3},
+    'cityscapes': {'delta': 1},
     'video_folder': {'delta': 5},
 }
 
 _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
     'smoke': {
         'data': {'builder_config': 'tiny'},
+        # DDFlow: a tiny model, 2 steps per stage (~1 min).
+        'flow_train': {'preset': 'smoke', 'eval_pairs': 2,
+                       'jit_compile': False},
+        'flow': {'batch_size': 8},
         'contact_sheet': {'split': 'train', 'num_videos': 2,
                           'frames_per_video': 3},
+        # CAM / IR labels: 4 tiny videos (24 frames of 64x80), 6 steps.
+        'cam_train': {'cam': {
+            'backbone': {'name': 'resnet_tiny'},
+            'train': {'crop_size': 64, 'resize_long': [64, 96],
+                      'batch_size': 8, 'epochs': 2, 'cache': True,
+                      'log_every': 2},
+            'extraction': {'scales': [1.0, 2.0]}}},
+        'cam': {},
+        'ir_labels': {'use_fcam': True, 'amplification': 2.0,
+                      'percentile': 80.0, 'crf': True},
+        # flowIRN (f-Bound on; f-CAM settings follow ir_labels): radius-5
+        # pairs on 64 px crops (16x16 at stride 4), 3 steps.
+        'irn_train': {'irn': {
+            'train': {'crop_size': 64, 'batch_size': 8, 'epochs': 1,
+                      'radius': 5, 'cache': True, 'log_every': 1},
+            'flow_boundary': {'enabled': True}}},
+        'pseudo_labels': {'irn': {'inference': {}}},
     },
     'quick': {
         'data': {'builder_config': 'default'},
+        # DDFlow, quick preset (wsvis_tf/flow/config.py): 2,000 steps, ~12-15
+        # min on 2 idle CPU cores (31 min measured on shared ones), then ~1
+        # min of extraction.
+        'flow_train': {'preset': 'quick', 'eval_pairs': 32},
+        'flow': {'batch_size': 8},
         'contact_sheet': {'split': 'train', 'num_videos': 4,
                           'frames_per_video': 5},
+        # CAM on 2 CPU cores: 640 frames of 128x160, upsampled x2 (the
+        # stride-16 maps of a 128 px frame are too coarse), 400 steps of
+        # 16 at ~55 img/s: ~2.5 min; extraction ~0.17 s a frame: ~2 min.
+        # Two cross-fitted models (wsvis_tf/cam/config.py), not IRN's one:
+        # trained from scratch on 32 videos, a classifier learns each
+        # video's background, and a fifth of its class maps on its own
+        # training frames spill over the frame (CAM mIoU on the training
+        # frames 0.26-0.28 with one model, 0.31 with two, 0.45 on unseen
+        # videos). Same total steps.
+        'cam_train': {'cam': {
+            'backbone': {'name': 'resnet_small'},
+            'cross_fit_folds': 2,
+            'train': {'crop_size': 256, 'resize_long': [256, 384],
+                      'batch_size': 16, 'epochs': 10, 'cache': True,
+                      'log_every': 20, 'checkpoint_every': 100},
+            'extraction': {'scales': [2.0, 1.0, 3.0, 4.0]}}},
+        'cam': {},
+        # Paper sec 4.2 (YouTube-VIS values): A = 2, T = P80; IRN's dense
+        # CRF, ~80 s here (on these 128x160 frames it raised the IR labels'
+        # fg precision in one run, lowered it in another; crf=False to
+        # compare).
+        'ir_labels': {'use_fcam': True, 'amplification': 2.0,
+                      'percentile': 80.0, 'crf': True},
+        # flowIRN on 2 CPU cores, on the CAM network's backbone, which sees
+        # frames x2: IRN's rescale 0.5-1.5 doubled, 256 px crops (64x64 at
+        # stride 4, radius-10 pairs), batch 16, 3 epochs (120 steps);
+        # inference on frames x2 (image_scale).
+        'irn_train': {'irn': {
+            'train': {'crop_size': 256, 'rescale': [1.0, 3.0],
+                      'batch_size': 16, 'epochs': 3, 'cache': True,
+                      'log_every': 20, 'checkpoint_every': 100},
+            'flow_boundary': {'enabled': True}}},
+        'pseudo_labels': {'irn': {'inference': {'image_scale': 2.0}}},
     },
     'paper': {
         'data': {'builder_config': 'default'},
+        # DDFlow's original network and 100k + 300k + 300k recipe.
+        'flow_train': {'preset': 'paper', 'eval_pairs': 32},
+        'flow': {'batch_size': 8},
         'contact_sheet': {'split': 'train', 'num_videos': 6,
                           'frames_per_video': 6},
+        # IRN's real-size CAM settings (wsvis_tf/cam/config.py defaults).
+        'cam_train': {'cam': {}},
+        'cam': {},
+        'ir_labels': {'use_fcam': True, 'amplification': 2.0,
+                      'percentile': 80.0, 'crf': True},
+        # IRN's recipe (wsvis_tf/irn/config.py defaults: crop 512, batch 32,
+        # lr 0.1 poly, wd 1e-4) with flowIRN's f-Bound and 6 epochs (paper
+        # sec 4.2; IRN alone trains 3).
+        'irn_train': {'irn': {'train': {'epochs': 6},
+                              'flow_boundary': {'enabled': True}}},
+        'pseudo_labels': {'irn': {'inference': {}}},
     },
 }
 
+
+
+def _merged(base: Dict[str, Any], overrides: Dict[str, Any]
+           ) -> Dict[str, Any]:
+  """base deep-merged with overrides (dicts merge, other values replace)."""
+  out = copy.deepcopy(base)
+  for k, v in overrides.items():
+    if isinstance(v, dict) and isinstance(out.get(k), dict):
+      out[k] = _merged(out[k], v)
+    else:
+      out[k] = copy.deepcopy(v)
+  return out
+
+
+# cityscapes: the paper preset, with the first stage (CAM, and so IRN on its
+# backbone) trained on PASCAL VOC 2012 first and fine-tuned on Cityscapes
+# (paper sec 4.2), and Cityscapes' f-CAM values A = 5, T = P50. VOC is read
+# with TFDS from its default data dir; set
+# cam_train.cam.pretrain.data_dir to another prepared one.
+_PRESETS['cityscapes'] = _merged(_PRESETS['paper'], {
+    'cam_train': {'cam': {'pretrain': {'tfds_name': 'voc/2012',
+                                       'split': 'train', 'epochs': 5}}},
+    'ir_labels': {'amplification': 5.0, 'percentile': 50.0},
+})
 
 def preset_names():
   return sorted(_PRESETS)

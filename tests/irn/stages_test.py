@@ -1,0 +1,139 @@
+"""End-to-end test of the irn_train and pseudo_labels stages (smoke sizes).
+
+Runs data -> cam_train -> cam -> ir_labels (f-CAMs from the exact flow of the
+tiny procedural dataset) -> irn_train (f-Bound) -> pseudo_labels (f-CAMs),
+then checks the COCO file, resuming, the empty set and the ablation graph.
+~40 s on 2 CPU cores.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+from absl.testing import absltest
+
+from wsvis_tf.core import atomic_io
+from wsvis_tf.evaluation import frame_ap
+from wsvis_tf.pipeline import graph
+from wsvis_tf.pipeline import presets
+from wsvis_tf.pipeline import runner
+from wsvis_tf.pipeline import stage as stage_lib
+from wsvis_tf.pipeline.components import cam
+from wsvis_tf.pipeline.components import data
+from wsvis_tf.pipeline.components import irn
+
+
+class StagesTest(absltest.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.work_dir = tempfile.mkdtemp()
+    cls.source = graph.make_source('synthetic', None, 'smoke',
+                                   os.path.join(cls.work_dir, 'tfds'))
+    cls.preset = presets.get_preset('smoke', 'synthetic')
+    cls.preset['ir_labels']['crf'] = False  # speed; CRF is tested upstream
+    cls.shared = [data.make_stage(cls.source, cls.preset['data'])]
+    cls.shared += cam.make_stages(cls.preset, cls.source)
+    cls.stages = cls.shared + irn.make_stages(cls.preset, cls.source)
+    cls.records = runner.run_stages(cls.stages, cls.work_dir,
+                                    resources={'source': cls.source})
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.work_dir, ignore_errors=True)
+    super().tearDownClass()
+
+  def test_flowirn_stages_read_exact_flow(self):
+    train = self.records[irn.IRN_TRAIN]
+    self.assertTrue(train.metrics['flow_boundary'])
+    self.assertEqual(train.config['flow_source'], 'ground_truth')
+    labels = self.records[irn.PSEUDO_LABELS]
+    self.assertTrue(labels.metrics['use_fcam'])
+    # f-CAM settings follow the ir_labels preset.
+    inference = labels.config['irn']['inference']
+    self.assertEqual(inference['amplification'],
+                     self.preset['ir_labels']['amplification'])
+
+  def test_pseudo_labels_are_coco_on_ground_truth_ids(self):
+    record = self.records[irn.PSEUDO_LABELS]
+    with open(irn.pseudo_labels_path(record)) as f:
+      coco = json.load(f)
+    with open(data.frames_gt_path(self.records['data'], 'train')) as f:
+      gt = json.load(f)
+    self.assertEqual([(i['id'], i['file_name']) for i in coco['images']],
+                     [(i['id'], i['file_name']) for i in gt['images']])
+    self.assertEqual(coco['categories'], gt['categories'])
+    for ann in coco['annotations']:
+      self.assertIn('counts', ann['segmentation'])
+      self.assertGreaterEqual(ann['score'], 1e-5)
+    self.assertEqual(record.metrics['annotations'], len(coco['annotations']))
+    ap = frame_ap.evaluate_frames(gt, [
+        {k: a[k] for k in ('image_id', 'category_id', 'segmentation',
+                           'score')} for a in coco['annotations']])
+    self.assertAlmostEqual(ap['AP50'], record.metrics['AP50'], places=3)
+
+  def test_rerun_resumes_from_frame_cache(self):
+    # As if the run had crashed before writing the JSON and the record: the
+    # runner keeps the directory (its .running.json has the fingerprint).
+    record = self.records[irn.PSEUDO_LABELS]
+    os.remove(record.path(stage_lib.RECORD_FILE))
+    os.remove(irn.pseudo_labels_path(record))
+    atomic_io.write_json(record.path(stage_lib.RUNNING_FILE),
+                         {'fingerprint': record.fingerprint})
+    again = runner.run_stages(self.stages, self.work_dir,
+                              resources={'source': self.source})
+    metrics = again[irn.PSEUDO_LABELS].metrics
+    self.assertEqual(metrics['computed'], 0)
+    self.assertEqual(metrics['annotations'], record.metrics['annotations'])
+
+  def test_empty_pseudo_label_set(self):
+    stage = irn.make_pseudo_labels_stage(
+        {'irn': {'inference': {'background_threshold': 1.5}}},
+        name='pseudo_labels_none')
+    with self.assertLogs(level='WARNING') as logs:
+      records = runner.run_stages(self.stages + [stage], self.work_dir,
+                                  resources={'source': self.source})
+    self.assertTrue(any('empty pseudo-label set' in m for m in logs.output))
+    with open(irn.pseudo_labels_path(records['pseudo_labels_none'])) as f:
+      coco = json.load(f)
+    self.assertEqual(coco['annotations'], [])
+    self.assertLen(coco['images'], records['data'].metrics[
+        'train_annotated_frames'])
+
+  def test_ablation_graph(self):
+    extra = irn.ablation_stages(self.preset, self.source, self.shared)
+    names = [s.name for s in extra]
+    self.assertEqual(names, [
+        'ir_labels_cam', 'irn_train_irn', 'pseudo_labels_irn',
+        'irn_train_irn_fbound', 'pseudo_labels_irn_fbound',
+        'irn_train_irn_fcam', 'pseudo_labels_irn_fcam',
+        'irn_train_flowirn', 'pseudo_labels_flowirn'])
+    by_name = {s.name: s for s in extra}
+    self.assertIn('ir_labels_cam', by_name['irn_train_irn'].inputs)
+    self.assertIn('ir_labels', by_name['irn_train_flowirn'].inputs)
+    self.assertFalse(by_name['pseudo_labels_irn_fbound'].config['irn'][
+        'inference']['use_fcam'])
+    self.assertTrue(by_name['irn_train_irn_fbound'].config['irn'][
+        'flow_boundary']['enabled'])
+    with self.assertRaisesRegex(ValueError, 'unknown variants'):
+      irn.ablation_stages(self.preset, self.source, self.shared, ['x'])
+
+  def test_flow_source_errors(self):
+    with self.assertRaisesRegex(ValueError, 'needs the flow stage'):
+      irn.make_irn_train_stage({'irn': {'flow_boundary': {
+          'enabled': True, 'flow_source': 'stage'}}})
+    with self.assertRaisesRegex(ValueError, 'exact flow'):
+      irn.make_pseudo_labels_stage({'irn': {'inference': {
+          'use_fcam': True, 'flow_source': 'ground_truth'}}})
+    with self.assertLogs(level='WARNING'):
+      stage = irn.make_irn_train_stage({'irn': {'flow_boundary': {
+          'enabled': True}}})
+    self.assertFalse(stage.config['irn']['flow_boundary']['enabled'])
+    with self.assertRaises(KeyError):
+      irn.make_pseudo_labels_stage({'irn': {'train': {}}})
+
+
+if __name__ == '__main__':
+  absltest.main()
