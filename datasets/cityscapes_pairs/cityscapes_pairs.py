@@ -29,7 +29,6 @@ import dataclasses
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from absl import logging
-from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -176,21 +175,11 @@ def instance_ground_truth(ids: np.ndarray
   return instance_map, classes, labels
 
 
-class WsvisCityscapesPairs(tfds.core.GeneratorBasedBuilder):
+class WsvisCityscapesPairs(builder_config.RealVideoBuilder):
   """Cityscapes annotated frames with their t-3 / t+3 neighbours."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
   BUILDER_CONFIGS = [DEFAULT_CONFIG, FULL_CONFIG, SMALL_CONFIG]
-  DEFAULT_BUILDER_CONFIG_NAME = 'default'
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
-
-  @tfds.core.utils.classproperty
-  @classmethod
-  def code_path(cls) -> epath.Path:
-    # TFDS 4.9's own lookup imports `importlib_resources`, a package it does
-    # not declare for Python >= 3.9; this file is what that lookup finds.
-    return epath.Path(__file__)
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(

@@ -16,11 +16,13 @@ different setting.
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import re
 from typing import (Any, Dict, Mapping, Optional, Sequence, Tuple, Type,
                     TypeVar)
 
+from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -235,3 +237,23 @@ def check_num_frames(num_frames: int, video: str, skipped: int = 0) -> None:
       f'video {video} has {num_frames} frame(s){why}; a video needs at least '
       '2 frames (training pairs frame t with t + delta). Remove it from the '
       'dataset.')
+
+
+class RealVideoBuilder(tfds.core.GeneratorBasedBuilder):
+  """The base of the real-data builders: version and where their code is.
+
+  Abstract (no _split_generators / _generate_examples), so TFDS does not
+  register it as a dataset.
+  """
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  DEFAULT_BUILDER_CONFIG_NAME = 'default'
+
+  @tfds.core.utils.classproperty
+  @classmethod
+  def code_path(cls) -> epath.Path:
+    # TFDS 4.9's own lookup imports `importlib_resources`, a package it does
+    # not declare for Python >= 3.9; the subclass's module is what that
+    # lookup finds.
+    return epath.Path(inspect.getfile(cls))

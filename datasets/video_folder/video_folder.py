@@ -27,7 +27,6 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from absl import logging
 import cv2
-from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -165,21 +164,11 @@ def read_frame_folder(path: str, cfg: WsvisVideoFolderConfig,
   return frames, names
 
 
-class WsvisVideoFolder(tfds.core.GeneratorBasedBuilder):
+class WsvisVideoFolder(builder_config.RealVideoBuilder):
   """The user's own videos with video-level class labels."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
   BUILDER_CONFIGS = [DEFAULT_CONFIG, FULL_CONFIG, SMALL_CONFIG]
-  DEFAULT_BUILDER_CONFIG_NAME = 'default'
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
-
-  @tfds.core.utils.classproperty
-  @classmethod
-  def code_path(cls) -> epath.Path:
-    # TFDS 4.9's own lookup imports `importlib_resources`, a package it does
-    # not declare for Python >= 3.9; this file is what that lookup finds.
-    return epath.Path(__file__)
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
