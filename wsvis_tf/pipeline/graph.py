@@ -29,9 +29,11 @@ def build_stages(preset_name: str, source: sources.VideoSource
   stages += cam.make_stages(preset, source, flow_stage)
   # IRN / flowIRN heads -> instance pseudo-labels (paper sec 3.1-3.2).
   stages += irn.make_stages(preset, source, flow_stage)
+  names = {s.name for s in stages}
   stages.append(contact_sheet.make_stage(
       preset['contact_sheet'],
-      flow.NAME if any(s.name == flow.NAME for s in stages) else None))
+      flow.NAME if flow.NAME in names else None,
+      irn.PSEUDO_LABELS if irn.PSEUDO_LABELS in names else None))
   return stages
 
 
