@@ -64,6 +64,17 @@ class RunPipelineRealDataTest(absltest.TestCase):
                         f'{name}/{output}')
     sheet = os.path.join(work, 'contact_sheet', 'contact_sheet.png')
     self.assertGreater(os.path.getsize(sheet), 500)
+    # Through flowIRN: a pseudo-label entry for every annotated training
+    # frame (the frames Mask R-CNN trains on; with YouTube-VIS's all-frames
+    # download the others only feed flow), named '<video>/<frame file>' as
+    # YouTube-VIS names frames.
+    for stage in ('flow', 'cam', 'irn_train', 'pseudo_labels'):
+      self.assertIn(stage, ran)
+    pseudo = read_json(work, 'pseudo_labels', 'pseudo_labels.json')
+    train = read_json(work, 'data', 'dataset.json')['splits']['train']
+    self.assertLen(pseudo['images'], train['annotated_frames'])
+    for image in pseudo['images']:
+      self.assertRegex(image['file_name'], r'^[^/]+/[^/]+\.jpg$')
 
   def test_ytvis_download(self):
     data = self.create_tempdir('ytvis').full_path
