@@ -4,13 +4,11 @@ r"""Trains DDFlow (paper sec 4.2) unsupervised on a video source's frames.
       --model_dir=work/flow_quick --data_dir=work/tfds
 
 trains the `quick` preset on wsvis_synthetic/default (built into --data_dir on
-first use, ~10 s): 400 photometric + 1100 census/occlusion + 500 distillation
-steps, batch 4, 128x160. Measured: 31 min wall (1.07 steps/s) on 2 CPU cores
-shared with 3-4 other jobs; the XLA-compiled step alone ran at ~3.4 steps/s on
-idle cores, i.e. ~12-15 min. The result is not yet accurate flow (validation
-EPE 0.34 px, DIS 0.17 px: wsvis_tf/flow/README.md). `--preset=smoke` runs a
-few steps in ~1 min; `--preset=paper` is the original 100k + 300k + 300k
-recipe (GPUs).
+first use, ~10 s): 400 photometric + 2,600 census/occlusion steps, batch 4,
+128x160. Measured: 24.8 min wall (2.07 steps/s) on 2 CPU cores shared with
+another engineer's jobs, ~20 min on idle ones; bench EPE 0.155 px vs DIS
+0.173 px (wsvis_tf/flow/README.md). `--preset=smoke` runs a few steps in
+~1 min; `--preset=paper` is the original 100k + 300k + 300k recipe (GPUs).
 
 Rerunning the same command resumes from the latest checkpoint in
 <model_dir>/checkpoints. --init_checkpoint starts from weights you already

@@ -35,6 +35,19 @@ class BenchmarkTest(tf.test.TestCase):
                      r'farneback_epe=[0-9.]+ ddflow_ms=[0-9.]+ dis_ms=[0-9.]+$')
     self.assertIn('farneback', benchmark.table(results))
 
+  def test_moving_and_static_split_hand_values(self):
+    # Two 1x2 pairs; ground truth: one pixel moves 2 px, one 0.5 px.
+    gt = np.array([[[2.0, 0.0], [0.5, 0.0]]], np.float32)
+    frame = np.zeros((1, 2, 3), np.uint8)
+    pairs = [(frame, frame, gt, None), (frame.copy(), frame, gt, None)]
+    results = benchmark.run({'zero': benchmark.zero_flow_fn()}, pairs,
+                            warmup=0)
+    r = results[0]
+    self.assertAllClose(r.epe, 1.25)
+    self.assertAllClose(r.epe_moving, 2.0)  # >= MOVING_THRESHOLD (1 px)
+    self.assertAllClose(r.epe_static, 0.5)
+    self.assertTrue(np.isnan(r.epe_non_occluded))
+
   def test_needs_ground_truth_and_known_preset(self):
     with self.assertRaisesRegex(ValueError, 'ground-truth flow'):
       benchmark.ground_truth_pairs([{'frames': np.zeros((2, 4, 4, 3))}])

@@ -129,5 +129,42 @@ class DistillationTest(tf.test.TestCase):
     self.assertEqual(grad[0, 0, 2, 0], 0.0)
 
 
+class SmoothnessTest(tf.test.TestCase):
+
+  def _flow(self):
+    # dx of channel 0 along a row: 0, 1, 3 (differences 1, 2); rows equal.
+    flow = np.zeros((1, 2, 3, 2), np.float32)
+    flow[..., 0] = [0.0, 1.0, 3.0]
+    return flow
+
+  def test_hand_values_flat_image(self):
+    image = np.full((1, 2, 3, 3), 0.5, np.float32)
+    # x: (1 + 2 + 0 + 0) per row, 2 rows, over 1 * 2 * 2 * 2 = 8 entries;
+    # y: rows are equal, 0. Loss = (6 / 8 + 0) / 2.
+    got = losses.edge_aware_smoothness_loss(image, self._flow(), 10.0)
+    self.assertAllClose(got, 0.375, rtol=1e-6)
+
+  def test_image_edge_lowers_the_weight(self):
+    image = np.full((1, 2, 3, 3), 0.5, np.float32)
+    image[:, :, 2] += 0.1  # an edge between columns 1 and 2
+    got = losses.edge_aware_smoothness_loss(image, self._flow(), 10.0)
+    want = 0.5 * 2 * (1.0 + 2.0 * np.exp(-10.0 * 0.1)) / 8.0
+    self.assertAllClose(got, want, rtol=1e-5)
+    # A vertical difference: y-term of channel 1 is 4 at every column.
+    flow = np.zeros((1, 2, 3, 2), np.float32)
+    flow[:, 1, :, 1] = 4.0
+    got = losses.edge_aware_smoothness_loss(image, flow, 10.0)
+    self.assertAllClose(got, 0.5 * (3 * 4.0) / (1 * 1 * 3 * 2), rtol=1e-6)
+
+  def test_constant_flow_is_zero_and_gradient_is_finite(self):
+    image = np.random.default_rng(0).uniform(size=(2, 5, 6, 3))
+    flow = tf.Variable(np.full((2, 5, 6, 2), 1.5, np.float32))
+    with tf.GradientTape() as tape:
+      loss = losses.edge_aware_smoothness_loss(image.astype(np.float32),
+                                               flow)
+    self.assertEqual(float(loss), 0.0)
+    self.assertTrue(np.all(np.isfinite(tape.gradient(loss, flow).numpy())))
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -99,6 +99,37 @@ class DDFlowTest(tf.test.TestCase):
     self.assertEqual(int(np.argmax(cv[0, 6, 6])), 5 * 9 + 2)
     self.assertAllClose(cv[0, 6, 6, 47], 1.0, atol=1e-5)
 
+  def test_center_feature_pair_hand_values(self):
+    # One example, 1 x 2 positions, 2 channels.
+    f1 = np.array([[[[1.0, 10.0], [3.0, 10.0]]]], np.float32)
+    f2 = np.array([[[[5.0, 20.0], [7.0, 20.0]]]], np.float32)
+    warped = np.array([[[[7.0, 20.0], [7.0, 20.0]]]], np.float32)
+    # Channel means: (2 + 6) / 2 = 4 and (10 + 20) / 2 = 15, from the
+    # unwarped maps.
+    c1, c2 = model_lib.center_feature_pair(f1, f2, warped)
+    self.assertAllClose(c1, [[[[-3.0, -5.0], [-1.0, -5.0]]]])
+    self.assertAllClose(c2, [[[[3.0, 5.0], [3.0, 5.0]]]])
+    # Per example: a second example with other values has its own means.
+    c1, _ = model_lib.center_feature_pair(
+        np.concatenate([f1, f1 + 100.0]), np.concatenate([f2, f2 + 100.0]),
+        np.concatenate([warped, warped]))
+    self.assertAllClose(c1[1], [[[-3.0, -5.0], [-1.0, -5.0]]])
+
+  def test_center_features_option_changes_the_flow_only_when_set(self):
+    centred = model_lib.build_model(_TINY.replace(center_features=True),
+                                    (32, 32))
+    self.assertTrue(centred.get_config()['center_features'])
+    self.assertFalse(self.model.get_config()['center_features'])
+    self.assertFalse(config_lib.get_config('paper').model.center_features)
+    centred.set_weights(self.model.get_weights())
+    rng = np.random.default_rng(5)
+    a = rng.uniform(0, 1, (1, 32, 32, 3)).astype(np.float32)
+    b = np.roll(a, 2, axis=2)
+    plain = self.model((a, b))[model_lib.FLOW_FW].numpy()
+    got = centred((a, b))[model_lib.FLOW_FW].numpy()
+    self.assertTrue(np.all(np.isfinite(got)))
+    self.assertGreater(np.abs(got - plain).max(), 1e-4)
+
 
 class ConfigTest(tf.test.TestCase):
 

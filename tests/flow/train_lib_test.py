@@ -12,6 +12,7 @@ import tensorflow as tf
 from datasets.synthetic import render
 from wsvis_tf.core import keys
 from wsvis_tf.flow import config as config_lib
+from wsvis_tf.flow import losses as losses_lib
 from wsvis_tf.flow import train_data
 from wsvis_tf.flow import train_lib
 
@@ -110,6 +111,31 @@ class ComputeLossesTest(tf.test.TestCase):
     self.assertEqual(small.shape, (2, 10, 14, 3))
     self.assertAllClose(small[0, 0, 0], im[0, 0, :4, :4].mean((0, 1)),
                         atol=1e-6)
+
+  def test_smoothness_term_is_added_with_its_weight(self):
+    cfg = config_lib.get_config('smoke', {'losses': {
+        'smoothness_weight': 0.25, 'smoothness_edge_constant': 5.0}})
+    rng = np.random.default_rng(1)
+    im = rng.uniform(0, 1, (2, 2, 12, 14, 3)).astype(np.float32)
+    fw = rng.normal(size=(2, 12, 14, 2)).astype(np.float32)
+    bw = rng.normal(size=(2, 12, 14, 2)).astype(np.float32)
+    batch = {train_data.IMAGE1: tf.constant(im[0]),
+             train_data.IMAGE2: tf.constant(im[1])}
+    out = {train_lib.model_lib.FLOW_FW: tf.constant(fw),
+           train_lib.model_lib.FLOW_BW: tf.constant(bw)}
+    got = train_lib.compute_losses(out, batch, 'census_occlusion',
+                                   cfg.losses)
+    want = 0.5 * (
+        losses_lib.edge_aware_smoothness_loss(im[0], fw, 5.0) +
+        losses_lib.edge_aware_smoothness_loss(im[1], bw, 5.0))
+    self.assertAllClose(got[train_lib.LOSS_SMOOTHNESS], want, rtol=1e-6)
+    self.assertAllClose(got[train_lib.LOSS_TOTAL],
+                        got[train_lib.LOSS_CENSUS] + 0.25 * want, rtol=1e-6)
+    # Off (the default, and the paper preset): no term.
+    self.assertEqual(config_lib.paper().losses.smoothness_weight, 0.0)
+    plain = train_lib.compute_losses(out, batch, 'census_occlusion',
+                                     config_lib.get_config('smoke').losses)
+    self.assertNotIn(train_lib.LOSS_SMOOTHNESS, plain)
 
 
 class TrainTest(tf.test.TestCase):

@@ -5,7 +5,10 @@ Farneback (`cv2.calcOpticalFlowFarneback`, OpenCV's sample parameters), both
 on greyscale frames. EPE is the mean end-point error over all pixels of a
 pair, averaged over pairs; time is wall time per frame pair (forward flow
 only for the classical methods; DDFlow's bidirectional call, which also gives
-the backward flow, counts whole).
+the backward flow, counts whole). EPE is also split into moving pixels
+(ground-truth motion of at least MOVING_THRESHOLD pixels: on the procedural
+videos, the objects) and static ones (the drifting background), each the
+mean over all such pixels of all pairs.
 """
 
 import dataclasses
@@ -20,6 +23,10 @@ from wsvis_tf.core import keys
 
 # (frame1, frame2) uint8 [H, W, 3] -> [H, W, 2] float32 forward flow.
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+# Pixels whose ground-truth motion is at least this many pixels are 'moving'
+# (procedural objects move 1.2-3 px a frame, the camera 0.15-0.6 px).
+MOVING_THRESHOLD = 1.0
 
 DIS_PRESETS = {'ultrafast': cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
                'fast': cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -51,6 +58,15 @@ def farneback_flow_fn() -> FlowFn:
   return fn
 
 
+def zero_flow_fn() -> FlowFn:
+  """Zero flow: the reference any method must beat."""
+
+  def fn(a, b):
+    del b
+    return np.zeros(a.shape[:2] + (2,), np.float32)
+  return fn
+
+
 def ddflow_flow_fn(predict_fn) -> FlowFn:
   """A FlowFn from extract.PredictFn (batch of one pair, forward flow)."""
 
@@ -68,6 +84,8 @@ class Result:
   epe_non_occluded: float
   ms_per_pair: float
   pairs: int
+  epe_moving: float = float('nan')
+  epe_static: float = float('nan')
 
 
 def ground_truth_pairs(videos: Iterable[Mapping[str, np.ndarray]]
@@ -98,6 +116,8 @@ def run(methods: Mapping[str, FlowFn], pairs: Sequence[Tuple[np.ndarray, ...]],
     for a, b, *_ in pairs[:warmup]:
       fn(a, b)
     epe, epe_noc, seconds = [], [], 0.0
+    # [sum, count] of the errors of moving and of static pixels.
+    moving, static = np.zeros(2), np.zeros(2)
     for a, b, gt, occ in pairs:
       start = time.perf_counter()
       flow = fn(a, b)
@@ -105,18 +125,25 @@ def run(methods: Mapping[str, FlowFn], pairs: Sequence[Tuple[np.ndarray, ...]],
       epe.append(flow_ops.endpoint_error(flow, gt))
       if occ is not None:
         epe_noc.append(flow_ops.endpoint_error(flow, gt, ~occ))
-    results.append(Result(name, float(np.mean(epe)),
-                          float(np.nanmean(epe_noc)) if epe_noc
-                          else float('nan'),
-                          1000.0 * seconds / max(len(pairs), 1), len(pairs)))
+      err = np.linalg.norm(np.asarray(flow, np.float64) - gt, axis=-1)
+      is_moving = np.linalg.norm(gt, axis=-1) >= MOVING_THRESHOLD
+      moving += [err[is_moving].sum(), is_moving.sum()]
+      static += [err[~is_moving].sum(), (~is_moving).sum()]
+    results.append(Result(
+        name, float(np.mean(epe)),
+        float(np.nanmean(epe_noc)) if epe_noc else float('nan'),
+        1000.0 * seconds / max(len(pairs), 1), len(pairs),
+        moving[0] / moving[1] if moving[1] else float('nan'),
+        static[0] / static[1] if static[1] else float('nan')))
   return results
 
 
 def table(results: Sequence[Result]) -> str:
-  lines = [f'{"method":24s} {"EPE":>8s} {"EPE noc":>8s} {"ms/pair":>9s} '
-           f'{"pairs":>6s}']
+  lines = [f'{"method":24s} {"EPE":>8s} {"EPE noc":>8s} {"moving":>8s} '
+           f'{"static":>8s} {"ms/pair":>9s} {"pairs":>6s}']
   for r in results:
     lines.append(f'{r.name:24s} {r.epe:8.4f} {r.epe_non_occluded:8.4f} '
+                 f'{r.epe_moving:8.4f} {r.epe_static:8.4f} '
                  f'{r.ms_per_pair:9.2f} {r.pairs:6d}')
   return '\n'.join(lines)
 

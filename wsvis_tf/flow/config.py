@@ -6,11 +6,14 @@ from a dict or YAML and locked. Three named presets:
   smoke  a tiny model and a handful of steps: what tests and the pipeline's
          smoke run use (seconds).
   quick  the procedural default (wsvis_synthetic/default, 128x160) on 2 CPU
-         cores: a narrow 4-level DDFlow, 400 photometric + 1100 census/
-         occlusion + 500 distillation steps, batch 4 (~12-15 min on 2 idle
-         cores, 31 min measured on shared ones). Too short to learn accurate
-         flow (validation EPE 0.34 px vs DIS 0.17 px, wsvis_tf/flow/
-         README.md).
+         cores: a narrow 4-level DDFlow with centred features
+         (ModelConfig.center_features, not in DDFlow), 400 photometric +
+         2,600 census/occlusion steps (no distillation stage), batch 4,
+         lr 4e-4 halved every 1,000 steps. Measured: 24.8 min wall, 2.07
+         steps/s, on 2 cores shared with other jobs (~20 min idle);
+         validation EPE 0.155 px vs DIS 0.173 px (wsvis_tf/flow/README.md).
+         Run: nice -n 10 python experiments/train_flow.py --preset=quick
+         --model_dir=work/flow_quick --data_dir=work/tfds
   paper  the original DDFlow network and recipe (REFERENCES.md sec 3):
          100k photometric, 300k census + occlusion, 300k distillation steps,
          Adam 1e-4 halved every 80k steps, batch 4 (GPUs).
@@ -48,6 +51,9 @@ class ModelConfig(hyperparams.Config):
     output_level: The finest estimator level (2 = stride 4 in DDFlow); its
       context-refined flow is upsampled to full resolution.
     leaky_relu_alpha: Negative slope of every activation.
+    center_features: Subtract each feature channel's mean over the frame
+      pair before the L2-normalised cost volume (model.center_feature_pair;
+      not in DDFlow, off in the paper preset).
   """
   feature_channels: Tuple[int, ...] = (16, 32, 64, 96, 128, 192)
   estimator_channels: Tuple[int, ...] = (128, 128, 96, 64, 32)
@@ -56,6 +62,7 @@ class ModelConfig(hyperparams.Config):
   search_radius: int = 4
   output_level: int = 2
   leaky_relu_alpha: float = 0.2
+  center_features: bool = False
 
 
 @dataclasses.dataclass
@@ -72,6 +79,12 @@ class LossConfig(hyperparams.Config):
   # full-resolution flow only): weight i for the flow i levels above the
   # output level's refined flow, against area-downsampled frames.
   pyramid_weights: Tuple[float, ...] = ()
+  # Optional edge-aware first-order smoothness of both full-resolution flows
+  # (not in DDFlow, whose code has no smoothness term; 0 = off, as in the
+  # paper preset): weight * mean exp(-edge_constant |grad I|) |grad f|,
+  # losses.edge_aware_smoothness_loss.
+  smoothness_weight: float = 0.0
+  smoothness_edge_constant: float = 10.0
   # L2 on conv kernels, scale * sum(w^2) / 2 (slim.l2_regularizer).
   weight_decay: float = 1e-4
 
@@ -169,14 +182,19 @@ def quick() -> FlowConfig:
           'feature_channels': (16, 32, 48, 64),
           'estimator_channels': (64, 64, 48, 32, 16),
           'context_channels': (48, 48, 48, 32, 32, 16),
+          # Not in DDFlow. Without it the cost volume of these muted, noisy
+          # frames correlates at ~0.9 for every displacement, and even 5,000
+          # steps learned no object motion (README, Measured).
+          'center_features': True,
       },
       'train': {
+          # No distillation stage: after 1,500 steps it made the flow worse
+          # (README, Measured); its steps go to census + occlusion.
           'stages': [{'name': PHOTOMETRIC, 'steps': 400},
-                     {'name': CENSUS_OCCLUSION, 'steps': 1100},
-                     {'name': DISTILLATION, 'steps': 500}],
+                     {'name': CENSUS_OCCLUSION, 'steps': 2600}],
           'batch_size': 4,
           'learning_rate': 4e-4,
-          'decay_steps': 700,
+          'decay_steps': 1000,
           'warmup_steps': 50,
           'frame_distances': (1, 2),
           'patch_fraction': (0.75, 0.75),

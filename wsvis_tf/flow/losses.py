@@ -8,7 +8,9 @@ Sources (REFERENCES.md sec 3; DDFlow: ddflow_model.py, utils.occlusion):
                      channels, 3 px border masked, then the robust penalty;
   * occlusion        forward-backward consistency check;
   * distillation     robust(teacher - student) on pixels occluded for the
-                     student but not for the teacher, both directions / 2.
+                     student but not for the teacher, both directions / 2;
+  * smoothness       (not in DDFlow, optional) edge-aware first-order
+                     smoothness of the flow, UnFlow / ARFlow style.
 
 Images are [B, H, W, 3] float32 RGB in [0, 1]; flows [B, H, W, 2] float32
 (dx, dy) in pixels; masks [B, H, W, 1] float32 in {0, 1}. Every loss returns
@@ -189,3 +191,38 @@ def distillation_loss(teacher_flow: tf.Tensor, student_flow: tf.Tensor,
                            tf.cast(teacher_occlusion, tf.float32), 0.0, 1.0)
   return abs_robust_loss(tf.stop_gradient(tf.cast(teacher_flow, tf.float32)) -
                          student_flow, tf.stop_gradient(valid), q, epsilon)
+
+
+def edge_aware_smoothness_loss(image: tf.Tensor, flow: tf.Tensor,
+                               edge_constant: float = 10.0) -> tf.Tensor:
+  """First-order edge-aware smoothness of a flow (not part of DDFlow).
+
+  UnFlow / ARFlow style: for each of the x and y neighbour differences,
+    mean over pixels and flow channels of
+      exp(-edge_constant * mean_c |I(p') - I(p)|) * |f(p') - f(p)|,
+  and the x and y terms averaged. Textureless regions, where the census and
+  photometric losses carry no signal, take the flow of their surroundings;
+  image edges (where objects' flows differ) are penalised less.
+
+  Args:
+    image: [B, H, W, C] float32 in [0, 1], the frame the flow starts from.
+    flow: [B, H, W, 2] float32 in pixels.
+    edge_constant: How fast the weight falls with the image gradient (per
+      unit of [0, 1] intensity).
+
+  Returns:
+    A float32 scalar (0 for a constant flow).
+  """
+  image = tf.cast(image, tf.float32)
+  flow = tf.cast(flow, tf.float32)
+  dx_flow = flow[:, :, 1:] - flow[:, :, :-1]
+  dy_flow = flow[:, 1:] - flow[:, :-1]
+  dx_image = image[:, :, 1:] - image[:, :, :-1]
+  dy_image = image[:, 1:] - image[:, :-1]
+
+  def term(d_image, d_flow):
+    weight = tf.exp(-edge_constant *
+                    tf.reduce_mean(tf.abs(d_image), -1, keepdims=True))
+    return tf.reduce_mean(weight * tf.abs(d_flow))
+
+  return 0.5 * (term(dx_image, dx_flow) + term(dy_image, dy_flow))

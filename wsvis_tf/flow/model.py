@@ -17,7 +17,9 @@ frames are padded (symmetric) to a multiple of 2**num_levels and the output
 is cropped back.
 
 Differences from the original: flows are resized with half-pixel centres
-(`flow_ops.resize_flow`) rather than `align_corners=True`.
+(`flow_ops.resize_flow`) rather than `align_corners=True`; the optional
+`center_features` (off by default and in the paper preset, on in `quick`)
+subtracts each feature channel's mean over the pair before the cost volume.
 """
 
 from typing import Dict, List, Mapping, Sequence, Tuple, Union
@@ -106,6 +108,32 @@ def cost_volume(features1: tf.Tensor, features2: tf.Tensor,
       shifted = padded[:, dy:dy + h, dx:dx + w, :]
       out.append(tf.reduce_sum(features1 * shifted, axis=-1))
   return tf.stack(out, axis=-1)
+
+
+def center_feature_pair(features1: tf.Tensor, features2: tf.Tensor,
+                        features2_warped: tf.Tensor
+                       ) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Subtracts each channel's mean over a pair of feature maps (not DDFlow).
+
+  The mean of channel c is (mean_{y,x} f1[b, y, x, c] +
+  mean_{y,x} f2[b, y, x, c]) / 2, per example b, from the unwarped maps; it
+  is subtracted from features1 and features2_warped. Random and early
+  features share a large per-channel offset (the frame's colour), so that
+  after L2 normalisation every displacement of the cost volume correlates
+  at ~0.9 and motion shows only in small differences; centring removes that
+  offset (UFlow, Jonschkowski et al. 2020, normalises features likewise).
+
+  Args:
+    features1: [B, h, w, C] float32, the first frame's features.
+    features2: [B, h, w, C] float32, the second frame's features.
+    features2_warped: [B, h, w, C] float32, features2 warped by the flow.
+
+  Returns:
+    (features1 - mean, features2_warped - mean), each [B, h, w, C].
+  """
+  mean = 0.5 * (tf.reduce_mean(features1, [1, 2], keepdims=True) +
+                tf.reduce_mean(features2, [1, 2], keepdims=True))
+  return features1 - mean, features2_warped - mean
 
 
 @tf_keras.utils.register_keras_serializable(package=_PACKAGE)
@@ -197,6 +225,7 @@ class DDFlow(tf_keras.Model):
                search_radius: int = 4,
                output_level: int = 2,
                leaky_relu_alpha: float = 0.2,
+               center_features: bool = False,
                **kwargs):
     super().__init__(**kwargs)
     self.feature_channels = tuple(int(c) for c in feature_channels)
@@ -206,6 +235,7 @@ class DDFlow(tf_keras.Model):
     self.search_radius = int(search_radius)
     self.output_level = int(output_level)
     self.leaky_relu_alpha = float(leaky_relu_alpha)
+    self.center_features = bool(center_features)
     self.num_levels = len(self.feature_channels)
     if not 1 <= self.output_level < self.num_levels:
       raise ValueError(f'output_level must be in [1, {self.num_levels}), got '
@@ -267,6 +297,8 @@ class DDFlow(tf_keras.Model):
       else:
         flow = flow_ops.resize_flow(flow, size)
         f2_warped = flow_ops.warp(f2, flow)
+      if self.center_features:
+        f1, f2_warped = center_feature_pair(f1, f2, f2_warped)
       f1n = tf.math.l2_normalize(f1, axis=-1)
       f2n = tf.math.l2_normalize(f2_warped, axis=-1)
       volume = cost_volume(f1n, f2n, self.search_radius)
@@ -291,6 +323,7 @@ class DDFlow(tf_keras.Model):
         'search_radius': self.search_radius,
         'output_level': self.output_level,
         'leaky_relu_alpha': self.leaky_relu_alpha,
+        'center_features': self.center_features,
         'name': self.name,
     }
 

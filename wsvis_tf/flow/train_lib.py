@@ -40,6 +40,7 @@ LOSS_CENSUS = 'loss/census'
 LOSS_DISTILLATION = 'loss/distillation'
 LOSS_REGULARIZATION = 'loss/regularization'
 LOSS_PYRAMID = 'loss/pyramid'
+LOSS_SMOOTHNESS = 'loss/smoothness'
 OCCLUSION_FRACTION = 'occlusion_fraction'
 
 
@@ -167,6 +168,14 @@ def compute_losses(outputs: Dict[str, tf.Tensor], batch: Dict[str, tf.Tensor],
     out[LOSS_PYRAMID] = losses_lib.guard_finite(
         _pyramid_loss(outputs, im1, im2, stage, cfg, output_level))
     total += out[LOSS_PYRAMID]
+  if cfg.smoothness_weight:
+    # Not in DDFlow (LossConfig.smoothness_weight; off in the paper preset).
+    out[LOSS_SMOOTHNESS] = losses_lib.guard_finite(0.5 * (
+        losses_lib.edge_aware_smoothness_loss(im1, fw,
+                                              cfg.smoothness_edge_constant) +
+        losses_lib.edge_aware_smoothness_loss(im2, bw,
+                                              cfg.smoothness_edge_constant)))
+    total += cfg.smoothness_weight * out[LOSS_SMOOTHNESS]
   if stage == config_lib.DISTILLATION:
     term = 0.5 * (
         losses_lib.distillation_loss(batch[train_data.TEACHER_FW], fw, occ_fw,
@@ -375,6 +384,10 @@ def train(config: config_lib.FlowConfig, data: train_data.PairData,
   if tcfg.batch_size % replicas:
     raise ValueError(f'batch_size {tcfg.batch_size} is not divisible by the '
                      f'{replicas} replicas')
+  # The initial weights follow train.seed (the data order already does); a
+  # resumed run restores its weights from the checkpoint instead. Thread
+  # scheduling on CPU still makes runs differ in the last digits.
+  tf_keras.utils.set_random_seed(tcfg.seed)
   with strategy.scope():
     model = model_lib.build_model(config.model, data.image_size)
     schedule = StepDecay(tcfg.learning_rate, tcfg.decay_steps,
