@@ -12,9 +12,12 @@ table gives each variant's pseudo-label AP50 / AP on the training frames
 against the ground truth (no second-step training, as Table 4), and the last
 line is
   RESULT irn=... irn_fbound=... irn_fcam=... flowirn=...
-(AP50 in %). On 2 CPU cores the quick preset takes ~45 min from scratch
-(DDFlow ~30, CAM ~5, then ~3 min per variant); --flow=ground_truth uses the
-procedural data's exact flow instead of DDFlow (no flow stages).
+(AP50 in %). On 2 CPU cores the quick preset takes ~1.5 h from scratch
+(DDFlow ~30 min, CAM ~8, then ~12 per variant: 320 IRN steps and 640
+frames of inference); --flow=ground_truth uses the procedural data's exact
+flow instead of DDFlow (no flow stages). --irn_overrides and
+--inference_overrides change the preset's IRN settings for every variant
+(give such runs a --tag).
 """
 
 import json
@@ -54,6 +57,10 @@ _IRN = flags.DEFINE_string('irn_overrides', None, 'JSON merged into the '
                            'preset\'s irn_train IrnConfig overrides, e.g. '
                            '\'{"flow_boundary": {"gradient_resolution": '
                            '"input"}}\'.')
+_INFER = flags.DEFINE_string('inference_overrides', None, 'JSON merged '
+                             'into the preset\'s pseudo_labels '
+                             'InferenceConfig overrides, e.g. '
+                             '\'{"image_scale": 3.0}\'.')
 _TAG = flags.DEFINE_string('tag', '', 'Suffix of the variant stage names.')
 
 
@@ -68,6 +75,8 @@ def main(argv):
   irn_overrides = preset[irn.IRN_TRAIN].setdefault('irn', {})
   for section, values in json.loads(_IRN.value or '{}').items():
     irn_overrides.setdefault(section, {}).update(values)
+  preset[irn.PSEUDO_LABELS].setdefault('irn', {}).setdefault(
+      'inference', {}).update(json.loads(_INFER.value or '{}'))
   if _SEED.value is not None:
     irn_overrides.setdefault('train', {})['seed'] = _SEED.value
   shared = [data.make_stage(source, preset['data'])]
@@ -83,7 +92,8 @@ def main(argv):
   cam_cfg = cam_config.cam_config_from_dict(preset[cam.CAM_TRAIN]['cam'])
   print(f'\nflowIRN ablation (paper Table 4) on {source.name} '
         f'({_PRESET.value}), flow: {_FLOW.value}, work dir {work_dir}'
-        + (f', IRN overrides {_IRN.value}' if _IRN.value else ''))
+        + (f', IRN overrides {_IRN.value}' if _IRN.value else '')
+        + (f', inference overrides {_INFER.value}' if _INFER.value else ''))
   print(f'seeds: IRN train.seed={irn_cfg.train.seed} (tf.random, shuffle), '
         f'CAM train.seed={cam_cfg.train.seed}; IRN {irn_cfg.train.epochs} '
         f'epochs, batch {irn_cfg.train.batch_size}, crop '

@@ -120,6 +120,21 @@ class StagesTest(absltest.TestCase):
     with self.assertRaisesRegex(ValueError, 'unknown variants'):
       irn.ablation_stages(self.preset, self.source, self.shared, ['x'])
 
+  def test_fbound_defaults_are_part_of_the_config(self):
+    # A changed f-Bound default must change the stage's fingerprint (its
+    # config), or a rerun would reuse a model trained with the old one.
+    make = lambda fb: irn.make_irn_train_stage(
+        {'irn': {'flow_boundary': {'enabled': True, **fb}}},
+        has_exact_flow=True).config['irn']['flow_boundary']
+    implicit = make({})
+    self.assertEqual(implicit['gradient_resolution'], 'input')
+    self.assertEqual(implicit['flow_weight'], 2.0)
+    self.assertEqual(implicit, make({'gradient_resolution': 'input'}))
+    self.assertNotEqual(implicit, make({'gradient_resolution': 'stride4'}))
+    # IRN alone reads no flow and keeps its config as given.
+    plain = irn.make_irn_train_stage({'irn': {}}).config['irn']
+    self.assertNotIn('flow_boundary', plain)
+
   def test_flow_source_errors(self):
     with self.assertRaisesRegex(ValueError, 'needs the flow stage'):
       irn.make_irn_train_stage({'irn': {'flow_boundary': {

@@ -91,7 +91,16 @@ class FlowBoundaryConfig(base_config.Config):
       pixels gives |F'| = J / 8, so with lambda = 2 almost no pair is ever
       pushed apart (0.05% of the pairs across instances of the procedural
       data, 12.5% at 'input'), and IRN+f-Bound's pseudo-label AP50 fell
-      from 4.86 (IRN) to 2.92 % ('input': 4.32 %; exact flow, quick preset).
+      from 4.86 (IRN) to 2.92 % ('input': 4.32 %; exact flow, quick preset,
+      3 epochs). The flow is the frame's forward (t, t+1) flow (paper sec
+      4.2: "between two consecutive frames"), at the frame's resolution,
+      rescaled and cropped with the frame; F' is then a Jacobian (flow
+      pixels per pixel), so lambda = 2 compares with the paper's full-
+      resolution F' and not with a value shrunk 4x by the grid. The
+      f-Bound term is a mean over all pairs (losses.flow_boundary_loss), as
+      IRN's own terms are means over theirs, so with loss_weight 1 it
+      stays of the order of IRN's terms (0.4 against 0.3-1.0 for the
+      affinity terms in training).
   """
   enabled: bool = False
   flow_weight: float = 2.0

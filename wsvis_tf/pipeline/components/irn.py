@@ -263,6 +263,11 @@ def make_irn_train_stage(config: Mapping[str, Any], name: str = IRN_TRAIN,
                                 flow_stage, has_exact_flow,
                                 f'[{name}] f-Bound')
   cfg = config_lib.irn_config_from_dict(config['irn'])
+  if cfg.flow_boundary.enabled:
+    # Spell out every f-Bound setting, defaults included, so that they are
+    # part of the stage's fingerprint: a changed default (lambda, where F'
+    # is differentiated) must retrain, not reuse a stale model.
+    config['irn']['flow_boundary'] = cfg.flow_boundary.as_dict()
   inputs = ['data', ir_labels_stage]
   if cfg.backbone.source == 'cam_train':
     inputs.append(cam_train_stage)
