@@ -33,63 +33,29 @@ from absl import logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top
-from datasets.real_video import builder_config
-from wsvis_tf.pipeline import graph
-from wsvis_tf.pipeline import presets
+from wsvis_tf.pipeline import cli
 from wsvis_tf.pipeline import runner
 
-_DATASET = flags.DEFINE_string(
-    'dataset', 'synthetic', 'Video source: synthetic (the embedded default, '
-    'no download), ytvis, cityscapes or video_folder.')
-_DATA_DIR = flags.DEFINE_string(
-    'data_dir', None, 'Real datasets: the directory holding the download '
-    '(e.g. a YouTube-VIS layout). Synthetic: where to build the TFDS '
-    'dataset. Prepared TFDS datasets go to <work_dir>/tfds.')
-_DATASET_CONFIG = flags.DEFINE_string(
-    'dataset_config', None, 'Builder config of the dataset (default: the '
-    "preset's), e.g. full or small for the real datasets.")
-_DATASET_OPTIONS = flags.DEFINE_list(
-    'dataset_options', [], 'Real datasets: builder config overrides, '
-    'key=value, e.g. max_short_side=360,fps=5 (video_folder) or '
-    'val_videos_per_class=10 (ytvis); see datasets/real_video/README.md.')
-_BAD_FRAMES = flags.DEFINE_enum(
-    'bad_frames', 'error', ['error', 'skip'], 'Real datasets: a frame that '
-    'does not decode stops the build with an error naming it (error), or is '
-    'skipped and counted (skip).')
-_WORK_DIR = flags.DEFINE_string('work_dir', 'work/demo',
-                                'Where stages write their outputs.')
-_PRESET = flags.DEFINE_enum('preset', 'quick', presets.preset_names(),
-                            'Stage settings: smoke, quick or paper.')
+cli.define_flags()
+FLAGS = flags.FLAGS
 _UNTIL = flags.DEFINE_string('until', None, 'Stop after this stage.')
-_FORCE = flags.DEFINE_list('force', [], 'Stages to rerun even if up to date.')
 _LIST = flags.DEFINE_bool('list_stages', False, 'List the stages and exit.')
 
 
 def main(argv):
   del argv
-  work_dir = os.path.abspath(_WORK_DIR.value)
-  tfds_dir = os.path.join(work_dir, 'tfds')
-  data_dir = os.path.abspath(_DATA_DIR.value) if _DATA_DIR.value else None
-  try:
-    options = builder_config.parse_options(_DATASET_OPTIONS.value)
-    if _BAD_FRAMES.value != 'error':
-      options['bad_frames'] = _BAD_FRAMES.value
-    source = graph.make_source(_DATASET.value, data_dir, _PRESET.value,
-                               tfds_dir, _DATASET_CONFIG.value, options)
-    stages = graph.build_stages(_PRESET.value, source)
-  except ValueError as e:
-    print(f'run_pipeline: error: {e}', file=sys.stderr)
-    sys.exit(2)
+  source, stages = cli.source_and_stages('run_pipeline')
+  work_dir = cli.work_dir()
   if _LIST.value:
     for s in stages:
       print(f'{s.name:16s} reads {",".join(s.inputs) or "-":24s} '
             f'{s.description}')
     return
   logging.info('Pipeline: dataset=%s preset=%s work_dir=%s data_dir=%s',
-               _DATASET.value, _PRESET.value, work_dir, data_dir)
+               FLAGS.dataset, FLAGS.preset, work_dir, FLAGS.data_dir)
   records = runner.run_stages(stages, work_dir, resources={'source': source},
-                              force=_FORCE.value, until=_UNTIL.value)
-  print(f'\nwsvis-tf pipeline on {_DATASET.value} ({_PRESET.value}), '
+                              force=FLAGS.force, until=_UNTIL.value)
+  print(f'\nwsvis-tf pipeline on {FLAGS.dataset} ({FLAGS.preset}), '
         f'work dir {work_dir}')
   print(f'{"stage":16s} {"status":8s} {"wall s":>8s}  outputs')
   for name, rec in records.items():

@@ -32,16 +32,13 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from wsvis_tf.pipeline import graph  # pylint: disable=g-import-not-at-top
-from wsvis_tf.pipeline import presets
+# pylint: disable=g-import-not-at-top
+from wsvis_tf.pipeline import cli
 from wsvis_tf.pipeline import runner
 from wsvis_tf.pipeline.components import cam
 
-_DATASET = flags.DEFINE_string('dataset', 'synthetic', 'Video source.')
-_DATA_DIR = flags.DEFINE_string('data_dir', None, 'As in run_pipeline.py.')
-_WORK_DIR = flags.DEFINE_string('work_dir', 'work/demo', 'Work directory.')
-_PRESET = flags.DEFINE_enum('preset', 'quick', presets.preset_names(),
-                            'Stage settings.')
+cli.define_flags()
+FLAGS = flags.FLAGS
 _UNTIL = flags.DEFINE_enum('until', cam.CAM_TRAIN,
                            [cam.CAM_TRAIN, cam.CAM, cam.IR_LABELS],
                            'Last stage to run.')
@@ -51,7 +48,6 @@ _VOC_DIR = flags.DEFINE_string('voc_data_dir', None,
                                'TFDS data dir with a prepared voc/2012.')
 _STRATEGY = flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored'],
                               'tf.distribute strategy for training.')
-_FORCE = flags.DEFINE_list('force', [], 'Stages to rerun even if up to date.')
 
 
 def _needed(stages, last):
@@ -68,28 +64,22 @@ def _needed(stages, last):
 
 def main(argv):
   del argv
-  work_dir = os.path.abspath(_WORK_DIR.value)
-  data_dir = os.path.abspath(_DATA_DIR.value) if _DATA_DIR.value else None
   overrides = {}
   if _IMAGENET.value:
     overrides['backbone'] = {'imagenet_weights':
                                  os.path.abspath(_IMAGENET.value)}
   if _VOC_DIR.value:
     overrides['pretrain'] = {'data_dir': os.path.abspath(_VOC_DIR.value)}
-  try:
-    source = graph.make_source(_DATASET.value, data_dir, _PRESET.value,
-                               os.path.join(work_dir, 'tfds'))
-    stages = _needed(graph.build_stages(_PRESET.value, source), _UNTIL.value)
-    if overrides:
-      stages = [cam.override_cam_train(s, overrides)
-                if s.name == cam.CAM_TRAIN else s for s in stages]
-  except (ValueError, KeyError, FileNotFoundError) as e:
-    raise app.UsageError(str(e)) from e
+  source, stages = cli.source_and_stages('train_cam')
+  stages = _needed(stages, _UNTIL.value)
+  if overrides:
+    stages = [cam.override_cam_train(s, overrides)
+              if s.name == cam.CAM_TRAIN else s for s in stages]
   resources = {'source': source}
   if _STRATEGY.value == 'mirrored':
     resources['strategy'] = tf.distribute.MirroredStrategy()
-  records = runner.run_stages(stages, work_dir, resources=resources,
-                              force=_FORCE.value)
+  records = runner.run_stages(stages, cli.work_dir(), resources=resources,
+                              force=FLAGS.force)
   for name, rec in records.items():
     logging.info('%s %s %.1f s %s', name, rec.status, rec.wall_time_s,
                  rec.metrics)
