@@ -84,3 +84,9 @@ def atomic_dir(path: str) -> Iterator[str]:
   os.replace(tmp, path)
   if old:
     shutil.rmtree(old, ignore_errors=True)
+
+
+def read_json(path: str) -> Any:
+  """The JSON object in a file (e.g. one write_json wrote)."""
+  with open(path) as f:
+    return json.load(f)

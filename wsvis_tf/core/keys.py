@@ -59,3 +59,16 @@ def pair_key(key: str, which: str) -> str:
 # stage4 (stride 16), stage5 (stride 16).
 BACKBONE_STAGES = ('stage1', 'stage2', 'stage3', 'stage4', 'stage5')
 BACKBONE_STRIDES = (4, 4, 8, 16, 16)
+
+
+def as_text(value) -> str:
+  """A string feature as numpy gives it (bytes, a 0-d array) as a str.
+
+  tfds.as_numpy yields tf.string values as bytes; e.g.
+  as_text(video[VIDEO_ID]) is the video's name.
+  """
+  if getattr(value, 'ndim', None) == 0:  # a 0-d numpy array
+    value = value.item()
+  if isinstance(value, bytes):
+    return value.decode('utf-8')
+  return str(value)

@@ -40,14 +40,6 @@ Example = Mapping[str, Any]
 JPEG_DIR = 'JPEGImages'
 
 
-def _text(value: Any) -> str:
-  if isinstance(value, np.ndarray) and value.ndim == 0:
-    value = value.item()
-  if isinstance(value, bytes):
-    return value.decode('utf-8')
-  return str(value)
-
-
 def jpeg_name(frame_name: str) -> str:
   """A frame's file name with a .jpg extension (what the layout writes)."""
   stem, ext = os.path.splitext(frame_name)
@@ -69,7 +61,7 @@ class _Video:
     if missing:
       raise ValueError(f'example lacks keys {missing}; it has '
                        f'{sorted(example)}')
-    self.name = _text(example[keys.VIDEO_ID])
+    self.name = keys.as_text(example[keys.VIDEO_ID])
     instance_map = np.asarray(example[keys.INSTANCE_MAP])
     if instance_map.ndim == 4 and instance_map.shape[-1] == 1:
       instance_map = instance_map[..., 0]
@@ -78,7 +70,7 @@ class _Video:
                        f'got {instance_map.shape}')
     self.instance_map = instance_map
     num_frames, self.height, self.width = instance_map.shape
-    self.frame_names = [_text(n) for n in example[keys.FRAME_NAMES]]
+    self.frame_names = [keys.as_text(n) for n in example[keys.FRAME_NAMES]]
     if len(self.frame_names) != num_frames:
       raise ValueError(f'{self.name}: {len(self.frame_names)} frame names '
                        f'for {num_frames} instance maps')

@@ -95,7 +95,7 @@ def extract_videos(predict_fn: PredictFn, store: store_lib.FlowStore,
   totals = {'videos': 0, 'written': 0, 'skipped': 0}
   for video in videos:
     vid = video[keys.VIDEO_ID]
-    vid = vid.decode() if isinstance(vid, bytes) else str(vid)
+    vid = keys.as_text(vid)
     frames = np.asarray(video[keys.FRAMES])
     annotated = video.get(keys.ANNOTATED)
     pairs = required_pairs(len(frames), delta, annotated)

@@ -68,7 +68,7 @@ def collect_pairs(videos: Iterable[Mapping[str, np.ndarray]],
   size = None
   for video in videos:
     vid = video.get(keys.VIDEO_ID, b'?')
-    vid = vid.decode() if isinstance(vid, bytes) else str(vid)
+    vid = keys.as_text(vid)
     f = np.asarray(video[keys.FRAMES])
     check_video(vid, f)
     if size is None:

@@ -21,10 +21,6 @@ SOURCES = ('stage', 'ground_truth')
 FlowFn = Callable[[int], np.ndarray]
 
 
-def _str(value) -> str:
-  return value.decode('utf-8') if isinstance(value, bytes) else str(value)
-
-
 def ground_truth_flow_fn(video: Mapping[str, np.ndarray]) -> FlowFn:
   """t -> [H, W, 2] float32 exact forward flow of a synthetic video."""
   if keys.GT_FLOW not in video:
@@ -32,7 +28,7 @@ def ground_truth_flow_fn(video: Mapping[str, np.ndarray]) -> FlowFn:
                      'flow (the synthetic one); use the flow stage instead')
   gt = video[keys.GT_FLOW]
   if len(gt) == 0:
-    raise ValueError(f'video {_str(video[keys.VIDEO_ID])} has one frame: no '
+    raise ValueError(f'video {keys.as_text(video[keys.VIDEO_ID])} has one frame: no '
                      'flow')
   return lambda t: np.asarray(gt[min(t, len(gt) - 1)], np.float32)
 
@@ -50,7 +46,7 @@ def stage_flow_fn(flow_record, video: Mapping[str, np.ndarray],
   # this module do not need.
   from wsvis_tf.pipeline.components import flow as flow_component  # pylint: disable=g-import-not-at-top
   store = flow_component.store_of(flow_record)
-  video_id = _str(video[keys.VIDEO_ID])
+  video_id = keys.as_text(video[keys.VIDEO_ID])
   num_frames = len(video[keys.FRAMES])
   return lambda t: store.flow_for_frame(video_id, t, num_frames, size)
 

@@ -52,7 +52,7 @@ def video_block(video: Mapping[str, np.ndarray], class_names: Sequence[str],
   mags = [np.hypot(f[..., 0], f[..., 1]).max() for f in flows if f is not None]
   scale = max(mags) if mags else 1.0
   vid = video[keys.VIDEO_ID]
-  vid = vid.decode() if isinstance(vid, bytes) else str(vid)
+  vid = keys.as_text(vid)
   top, bottom = [], []
   for t, flow in zip(frame_indices, flows):
     inst = _upscale(np.asarray(video[keys.INSTANCE_MAP][t])[..., 0],

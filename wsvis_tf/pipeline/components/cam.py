@@ -70,16 +70,6 @@ INDEX_JSON = 'index.json'
 PRETRAIN_DIR = 'pretrain'
 
 
-def _str(value) -> str:
-  return value.decode('utf-8') if isinstance(value, bytes) else str(value)
-
-
-def _read_json(path: str) -> Any:
-  import json  # pylint: disable=g-import-not-at-top
-  with open(path) as f:
-    return json.load(f)
-
-
 def _train_frames(source, split: str, annotated_only: bool):
   """Yields (video dict, frame index) of a split's training frames."""
   for video in tfds.as_numpy(source.videos(split)):
@@ -92,7 +82,7 @@ def _train_frames(source, split: str, annotated_only: bool):
 
 def _video_ids(source, split: str) -> List[str]:
   ds = source.videos(split).map(lambda v: v[keys.VIDEO_ID])
-  return [_str(v) for v in tfds.as_numpy(ds)]
+  return [keys.as_text(v) for v in tfds.as_numpy(ds)]
 
 
 def _videos_except(source, split: str, excluded: List[str]
@@ -246,7 +236,7 @@ def make_cam_train_stage(config: Mapping[str, Any],
 
 def cam_model_info(record: stage_lib.StageRecord) -> Dict[str, Any]:
   """model.json of a cam_train record, with 'checkpoint' made absolute."""
-  info = _read_json(record.path(MODEL_JSON))
+  info = atomic_io.read_json(record.path(MODEL_JSON))
   info['checkpoint'] = record.path(info['checkpoint'])
   return info
 
@@ -288,7 +278,7 @@ def cam_file(record: stage_lib.StageRecord, video_id: str,
 
 def frame_index(record: stage_lib.StageRecord) -> Dict[str, Any]:
   """index.json of a 'cam' or 'ir_labels' record."""
-  return _read_json(record.path(INDEX_JSON))
+  return atomic_io.read_json(record.path(INDEX_JSON))
 
 
 def _finite_or_none(value: float) -> Optional[float]:
@@ -322,8 +312,8 @@ def _run_cam(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   confusion = evaluation.SemanticConfusion(len(class_names))
   frames, computed, empty, has_gt = [], 0, 0, False
   for video, t in _train_frames(source, split, ctx.config['annotated_only']):
-    video_id = _str(video[keys.VIDEO_ID])
-    frame_name = _str(video[keys.FRAME_NAMES][t])
+    video_id = keys.as_text(video[keys.VIDEO_ID])
+    frame_name = keys.as_text(video[keys.FRAME_NAMES][t])
     path = extraction.cam_path(ctx.path(CAMS_DIR), video_id, frame_name)
     if os.path.exists(path):
       cams = extraction.load_cams(path)
@@ -399,7 +389,7 @@ def _run_ir_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   stats: Dict[str, int] = {}
   frames, has_gt = [], False
   for video in tfds.as_numpy(source.videos(index['split'])):
-    video_id = _str(video[keys.VIDEO_ID])
+    video_id = keys.as_text(video[keys.VIDEO_ID])
     flow_fn = None
     if use_fcam:
       flow_fn = frame_flow.frame_flow_fn(
@@ -408,7 +398,7 @@ def _run_ir_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
     for t in range(len(video[keys.FRAMES])):
       if (video_id, t) not in wanted:
         continue
-      frame_name = _str(video[keys.FRAME_NAMES][t])
+      frame_name = keys.as_text(video[keys.FRAME_NAMES][t])
       cams = extraction.load_cams(cam_file(cam_record, video_id, frame_name))
       high_res = cams[extraction.NPZ_HIGH_RES]
       if use_fcam:

@@ -90,7 +90,7 @@ def _pseudo_tiles(video, picks, pseudo: PseudoIndex,
                   size: Tuple[int, int]) -> List[np.ndarray]:
   """One tile per picked frame: the frame with its pseudo-labels drawn."""
   vid = video[keys.VIDEO_ID]
-  vid = vid.decode() if isinstance(vid, bytes) else str(vid)
+  vid = keys.as_text(vid)
   tiles = []
   for t in picks:
     frame = cv2.resize(np.asarray(video[keys.FRAMES][t]), (size[1], size[0]),
@@ -117,7 +117,7 @@ def _sheet(videos, class_names, frames_per_video: int,
 
   def ddflow(video, t):
     vid = video[keys.VIDEO_ID]
-    vid = vid.decode() if isinstance(vid, bytes) else str(vid)
+    vid = keys.as_text(vid)
     return store.read(vid, t, t + 1)
 
   strip = 14  # overlays.caption's default height

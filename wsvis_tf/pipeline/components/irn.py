@@ -67,16 +67,6 @@ PSEUDO_LABELS_JSON = 'pseudo_labels.json'
 FRAMES_DIR = 'frames'
 
 
-def _str(value) -> str:
-  return value.decode('utf-8') if isinstance(value, bytes) else str(value)
-
-
-def _read_json(path: str) -> Any:
-  import json  # pylint: disable=g-import-not-at-top
-  with open(path) as f:
-    return json.load(f)
-
-
 def resolve_flow_source(source: str, flow_stage: Optional[str],
                         has_exact_flow: bool, what: str) -> Optional[str]:
   """The flow a feature reads: 'stage', 'ground_truth', or None (no flow).
@@ -149,7 +139,7 @@ def _training_frames(ctx: stage_lib.StageContext, index: Mapping[str, Any],
 
   def generate():
     for video in tfds.as_numpy(source.videos(index['split'])):
-      video_id = _str(video[keys.VIDEO_ID])
+      video_id = keys.as_text(video[keys.VIDEO_ID])
       flow_fn = _flow_fn(ctx, video) if with_flow else None
       for t in range(len(video[keys.FRAMES])):
         if (video_id, t) not in wanted:
@@ -288,7 +278,7 @@ def make_irn_train_stage(config: Mapping[str, Any], name: str = IRN_TRAIN,
 
 def load_irn_model(record: stage_lib.StageRecord) -> model_lib.IrnModel:
   """The trained IrnModel of an irn_train record."""
-  info = _read_json(record.path(MODEL_JSON))
+  info = atomic_io.read_json(record.path(MODEL_JSON))
   model = model_lib.IrnModel(resnet.build_resnet(info['backbone']))
   model(tf.zeros([1, 32, 32, 3]))  # create the variables
   model_lib.restore_model(model, record.path(info['checkpoint']))
@@ -301,7 +291,7 @@ def _images_and_categories(ctx: stage_lib.StageContext, split: str,
   """COCO images (ground truth's ids) and categories for the frames."""
   gt_path = data_component.frames_gt_path(ctx.input('data'), split)
   if os.path.exists(gt_path):
-    gt = _read_json(gt_path)
+    gt = atomic_io.read_json(gt_path)
     by_name = {image['file_name']: image for image in gt['images']}
     images = []
     for f in frames:
@@ -339,7 +329,7 @@ def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   counts = {'computed': 0, 'frames_without_labels': 0}
   start, seconds = time.time(), 0.0
   for video in tfds.as_numpy(source.videos(index['split'])):
-    video_id = _str(video[keys.VIDEO_ID])
+    video_id = keys.as_text(video[keys.VIDEO_ID])
     frames = video[keys.FRAMES]
     sizes[video_id] = tuple(int(v) for v in frames.shape[1:3])
     flow_fn = _flow_fn(ctx, video) if cfg.use_fcam else None
