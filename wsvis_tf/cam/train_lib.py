@@ -29,6 +29,7 @@ from wsvis_tf.cam import config as config_lib
 from wsvis_tf.cam import losses
 from wsvis_tf.cam import model as model_lib
 from wsvis_tf.core import keys
+from wsvis_tf.core import training
 
 CHECKPOINT_DIR = 'checkpoints'
 TENSORBOARD_DIR = 'tensorboard'
@@ -52,13 +53,6 @@ class PolyDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
   def get_config(self):
     return {'initial_learning_rate': self.initial_learning_rate,
             'max_step': self.max_step, 'power': self.power}
-
-
-def _format_seconds(seconds: float) -> str:
-  seconds = int(max(seconds, 0))
-  h, rem = divmod(seconds, 3600)
-  m, s = divmod(rem, 60)
-  return f'{h}h{m:02d}m{s:02d}s' if h else f'{m}m{s:02d}s'
 
 
 def train_cam(model_fn: Callable[[], model_lib.CamNet],
@@ -176,8 +170,8 @@ def train_cam(model_fn: Callable[[], model_lib.CamNet],
               'CAM step %d/%d loss %.4f lr %.4g %.1f img/s elapsed %s '
               'ETA %s', current, num_steps, mean_loss, lr,
               len(window) * global_batch / max(now - window_start, 1e-6),
-              _format_seconds(now - t0),
-              _format_seconds((num_steps - current) / rate))
+              training.format_seconds(now - t0),
+              training.format_seconds((num_steps - current) / rate))
           result['final_loss'] = mean_loss
           window, window_start = [], now
           if progress_fn:

@@ -22,6 +22,7 @@ import tf_keras
 
 from wsvis_tf.core import atomic_io
 from wsvis_tf.core import flow_ops
+from wsvis_tf.core import training
 from wsvis_tf.flow import config as config_lib
 from wsvis_tf.flow import losses as losses_lib
 from wsvis_tf.flow import model as model_lib
@@ -186,15 +187,6 @@ def compute_losses(outputs: Dict[str, tf.Tensor], batch: Dict[str, tf.Tensor],
     total = total + cfg.distillation_weight * out[LOSS_DISTILLATION]
   out[LOSS_TOTAL] = total
   return out
-
-
-def default_strategy() -> tf.distribute.Strategy:
-  """The enclosing strategy, else MirroredStrategy on >1 GPU, else default."""
-  if tf.distribute.has_strategy():
-    return tf.distribute.get_strategy()
-  if len(tf.config.list_logical_devices('GPU')) > 1:
-    return tf.distribute.MirroredStrategy()
-  return tf.distribute.get_strategy()
 
 
 def stage_boundaries(cfg: config_lib.TrainConfig) -> List[Tuple[int, int]]:
@@ -379,7 +371,7 @@ def train(config: config_lib.FlowConfig, data: train_data.PairData,
     the trained model (its weights are also in the last stage's directory).
   """
   tcfg = config.train
-  strategy = strategy or default_strategy()
+  strategy = strategy or training.default_strategy()
   replicas = strategy.num_replicas_in_sync
   if tcfg.batch_size % replicas:
     raise ValueError(f'batch_size {tcfg.batch_size} is not divisible by the '

@@ -2,8 +2,8 @@
 
 A custom loop that works under any tf.distribute strategy (the default one,
 or MirroredStrategy when there is more than one device, see
-`default_strategy`): each replica computes IRN's losses on its share of the
-global batch (means over its pairs, as IRN) and scales them by 1 / replicas,
+`wsvis_tf.core.training.default_strategy`): each replica computes IRN's
+losses on its share of the global batch (means over its pairs, as IRN) and scales them by 1 / replicas,
 so the summed gradients are the replicas' average.
 
 Per step, on a frozen backbone (IRN detaches it):
@@ -35,6 +35,7 @@ import tf_keras
 
 from wsvis_tf.cam import train_lib as cam_train_lib
 from wsvis_tf.core import keys
+from wsvis_tf.core import training
 from wsvis_tf.irn import config as config_lib
 from wsvis_tf.irn import input_pipeline
 from wsvis_tf.irn import losses
@@ -43,21 +44,6 @@ from wsvis_tf.irn import path_index as path_index_lib
 
 CHECKPOINT_DIR = 'checkpoints'
 TENSORBOARD_DIR = 'tensorboard'
-
-
-def default_strategy() -> tf.distribute.Strategy:
-  """MirroredStrategy over the GPUs when there are several, else default."""
-  gpus = tf.config.list_logical_devices('GPU')
-  if len(gpus) > 1:
-    return tf.distribute.MirroredStrategy()
-  return tf.distribute.get_strategy()
-
-
-def _format_seconds(seconds: float) -> str:
-  seconds = int(max(seconds, 0))
-  h, rem = divmod(seconds, 3600)
-  m, s = divmod(rem, 60)
-  return f'{h}h{m:02d}m{s:02d}s' if h else f'{m}m{s:02d}s'
 
 
 def compute_losses(model: model_lib.IrnModel, batch: Dict[str, tf.Tensor],
@@ -102,7 +88,7 @@ def train_irn(model_fn: Callable[[], model_lib.IrnModel],
     num_steps: Total steps (max_step of the poly schedule).
     model_dir: Checkpoints go to model_dir/checkpoints, TensorBoard scalars
       to model_dir/tensorboard.
-    strategy: A tf.distribute strategy; default: default_strategy().
+    strategy: A tf.distribute strategy; default: training.default_strategy().
     progress_fn: Called with (step, num_steps) after each logged step.
 
   Returns:
@@ -110,7 +96,7 @@ def train_irn(model_fn: Callable[[], model_lib.IrnModel],
      'final_terms' (each loss term's mean over it), 'skipped_steps',
      'wall_s', 'checkpoint' (the final checkpoint's prefix)}.
   """
-  strategy = strategy or default_strategy()
+  strategy = strategy or training.default_strategy()
   t = cfg.train
   replicas = strategy.num_replicas_in_sync
   if t.batch_size % replicas:
@@ -207,8 +193,8 @@ def train_irn(model_fn: Callable[[], model_lib.IrnModel],
               ' '.join(f'{k} {v:.3f}' for k, v in sorted(means.items())
                        if k != losses.LOSS_TOTAL), lr,
               len(window) * t.batch_size / max(now - window_start, 1e-6),
-              _format_seconds(now - t0),
-              _format_seconds((num_steps - current) / rate))
+              training.format_seconds(now - t0),
+              training.format_seconds((num_steps - current) / rate))
           result['final_loss'] = means[losses.LOSS_TOTAL]
           result['final_terms'] = {k: round(v, 5) for k, v in means.items()}
           window, window_start = [], now
