@@ -13,7 +13,8 @@ ground truth; frames are cached one by one, so an interrupted run resumes,
 and the JSON is written last, atomically (with zero annotations, and a
 warning, if nothing was found). Prints its AP50 against the training ground
 truth. On 2 CPU cores the quick preset's 640 frames take ~2 min.
-Flags as run_pipeline.py (wsvis_tf/pipeline/cli.py); --force=pseudo_labels recomputes.
+Flags as run_pipeline.py (wsvis_tf/pipeline/cli.py);
+--force=pseudo_labels recomputes.
 """
 
 import json

@@ -11,7 +11,8 @@ preset enables it (all presets do: flowIRN). A rerun resumes from the
 latest checkpoint. On 2 CPU cores the quick preset's irn_train takes ~3 min
 (the upstream stages ~35 min the first time). TensorBoard:
 `tensorboard --logdir <work_dir>/irn_train/tensorboard`.
-Flags as run_pipeline.py (wsvis_tf/pipeline/cli.py); --force=irn_train retrains.
+Flags as run_pipeline.py (wsvis_tf/pipeline/cli.py);
+--force=irn_train retrains.
 """
 
 import json

@@ -10,37 +10,18 @@ outputs: dataset.json counts, the ground-truth JSONs, the contact sheet.
 
 import json
 import os
-import subprocess
-import sys
 
 from absl.testing import absltest
 
 from datasets.real_video import test_fixtures
 from datasets.ytvis import ytvis_json
+from tests.experiments import binaries
 
 YTVIS_VIDEOS = {'vid_a': [0, 7], 'vid_b': [13], 'vid_c': [7], 'vid_d': [0]}
 
 
-def _repo_root():
-  here = os.path.dirname(os.path.abspath(__file__))
-  for base in (os.path.join(os.environ.get('TEST_SRCDIR', ''),
-                            os.environ.get('TEST_WORKSPACE', 'wsvis_tf')),
-               os.path.dirname(os.path.dirname(here))):
-    if os.path.exists(os.path.join(base, 'experiments', 'run_pipeline.py')):
-      return base
-  raise FileNotFoundError('experiments/run_pipeline.py not found')
-
-
 def run_pipeline(*args, check=True):
-  root = _repo_root()
-  env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL='2')
-  proc = subprocess.run(
-      [sys.executable, os.path.join(root, 'experiments', 'run_pipeline.py'),
-       *args], capture_output=True, text=True, env=env, timeout=900)
-  if check and proc.returncode != 0:
-    raise AssertionError(f'run_pipeline failed ({proc.returncode}):\n'
-                         f'{proc.stdout}\n{proc.stderr[-4000:]}')
-  return proc
+  return binaries.run('run_pipeline.py', *args, check=check)
 
 
 def read_json(*parts):

@@ -7,32 +7,14 @@ config reruns only that stage.
 
 import json
 import os
-import subprocess
-import sys
 
 from absl.testing import absltest
 
-
-def _repo_root():
-  here = os.path.dirname(os.path.abspath(__file__))
-  for base in (os.path.join(os.environ.get('TEST_SRCDIR', ''),
-                            os.environ.get('TEST_WORKSPACE', 'wsvis_tf')),
-               os.path.dirname(os.path.dirname(here))):
-    if os.path.exists(os.path.join(base, 'experiments', 'run_pipeline.py')):
-      return base
-  raise FileNotFoundError('experiments/run_pipeline.py not found')
+from tests.experiments import binaries
 
 
 def run_pipeline(*args):
-  root = _repo_root()
-  env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL='2')
-  proc = subprocess.run(
-      [sys.executable, os.path.join(root, 'experiments', 'run_pipeline.py'),
-       *args], capture_output=True, text=True, env=env, timeout=900)
-  if proc.returncode != 0:
-    raise AssertionError(f'run_pipeline failed ({proc.returncode}):\n'
-                         f'{proc.stdout}\n{proc.stderr[-4000:]}')
-  return proc.stdout
+  return binaries.run('run_pipeline.py', *args).stdout
 
 
 def status_lines(stdout):
@@ -86,12 +68,10 @@ class RunPipelineTest(absltest.TestCase):
     self.assertEqual(statuses['data'], 'skipped')
 
   def test_unknown_dataset_is_a_usage_error(self):
-    root = _repo_root()
-    proc = subprocess.run(
-        [sys.executable, os.path.join(root, 'experiments', 'run_pipeline.py'),
-         '--dataset=nope', f'--work_dir={self.create_tempdir().full_path}'],
-        capture_output=True, text=True,
-        env=dict(os.environ, PYTHONPATH=root), timeout=300)
+    proc = binaries.run(
+        'run_pipeline.py', '--dataset=nope',
+        f'--work_dir={self.create_tempdir().full_path}', check=False,
+        timeout=300)
     self.assertNotEqual(proc.returncode, 0)
     self.assertIn("unknown dataset 'nope'", proc.stderr)
 
