@@ -8,6 +8,7 @@ asked for.
 """
 
 import dataclasses
+import importlib
 from typing import Any, Callable, Dict, List, Optional
 
 from absl import logging
@@ -109,35 +110,29 @@ def _manual_source(name: str, module, data_dir: Optional[str],
   return VideoSource(name, builder, download_config=download_config)
 
 
-# Real datasets, imported only when asked for (the import registers the
-# TFDS builder). Options override builder config fields, e.g. fps=5.
-@register_source('ytvis')
-def _ytvis_source(data_dir: Optional[str], config: Optional[str] = None,
-                  tfds_dir: Optional[str] = None,
-                  **options) -> VideoSource:
-  # pylint: disable-next=g-import-not-at-top
-  from datasets.ytvis import ytvis
-  return _manual_source('ytvis', ytvis, data_dir, config, tfds_dir, options)
+# Real datasets: the module of each builder, imported only when asked for
+# (the import registers the TFDS builder). Options override builder config
+# fields, e.g. fps=5.
+_REAL_DATASETS = {
+    'ytvis': 'datasets.ytvis.ytvis',
+    'cityscapes': 'datasets.cityscapes_pairs.cityscapes_pairs',
+    'video_folder': 'datasets.video_folder.video_folder',
+}
 
 
-@register_source('cityscapes')
-def _cityscapes_source(data_dir: Optional[str], config: Optional[str] = None,
-                       tfds_dir: Optional[str] = None,
-                       **options) -> VideoSource:
-  # pylint: disable-next=g-import-not-at-top
-  from datasets.cityscapes_pairs import cityscapes_pairs
-  return _manual_source('cityscapes', cityscapes_pairs, data_dir, config,
-                        tfds_dir, options)
+def _register_real(name: str, module_name: str) -> None:
+
+  @register_source(name)
+  def factory(data_dir: Optional[str], config: Optional[str] = None,
+              tfds_dir: Optional[str] = None, **options) -> VideoSource:
+    module = importlib.import_module(module_name)
+    return _manual_source(name, module, data_dir, config, tfds_dir, options)
+
+  del factory
 
 
-@register_source('video_folder')
-def _video_folder_source(data_dir: Optional[str], config: Optional[str] = None,
-                         tfds_dir: Optional[str] = None,
-                         **options) -> VideoSource:
-  # pylint: disable-next=g-import-not-at-top
-  from datasets.video_folder import video_folder
-  return _manual_source('video_folder', video_folder, data_dir, config,
-                        tfds_dir, options)
+for _name, _module_name in _REAL_DATASETS.items():
+  _register_real(_name, _module_name)
 
 
 def get_source(name: str, data_dir: Optional[str],
