@@ -27,19 +27,19 @@ class AugmentTest(absltest.TestCase):
       out = ip.train_augment(ex, 64, (0.5, 1.5), True, True)
       self.assertEqual(out[keys.IMAGE].shape, (64, 64, 3))
       self.assertEqual(out[ip.LABEL_S4].shape, (16, 16))
-      self.assertEqual(out[ip.FLOW_GRADIENT].shape, (16, 16, 4))
+      self.assertEqual(out[ip.FLOW_FEATURE].shape, (16, 16, 4))
       self.assertEqual(out[ip.FLOW_VALID].shape, (16, 16))
       labels = set(np.unique(out[ip.LABEL_S4].numpy()))
       self.assertTrue(labels <= {0, 2, 255}, labels)
       # The crop is larger than the frame: some padding is invalid.
       self.assertLess(float(tf.reduce_mean(out[ip.FLOW_VALID])), 1.0)
-      grad = out[ip.FLOW_GRADIENT].numpy()
+      grad = out[ip.FLOW_FEATURE].numpy()
       self.assertTrue(np.isfinite(grad).all())
 
   def test_stride4_gradient_of_a_motion_edge(self):
     ex = {k: tf.constant(v) for k, v in _example(64, 64).items()}
     out = ip.train_augment(ex, 64, (1.0, 1.0), False, True, ip.STRIDE4)
-    grad = out[ip.FLOW_GRADIENT].numpy()
+    grad = out[ip.FLOW_FEATURE].numpy()
     valid = out[ip.FLOW_VALID].numpy() > 0
     self.assertTrue(valid.all() or valid.sum() > 100)
     # dFx/dx peaks at the motion edge (column 28 -> stride-4 column 7):
@@ -54,12 +54,27 @@ class AugmentTest(absltest.TestCase):
     # columns 27 and 28, i.e. in stride-4 cells 6 and 7.
     ex = {k: tf.constant(v) for k, v in _example(64, 64).items()}
     out = ip.train_augment(ex, 64, (1.0, 1.0), False, True, ip.INPUT)
-    row = out[ip.FLOW_GRADIENT].numpy()[4, :, 0]
+    row = out[ip.FLOW_FEATURE].numpy()[4, :, 0]
     np.testing.assert_allclose(row[[6, 7]], [4.0, 4.0])
     self.assertEqual(set(np.flatnonzero(row > 0.5)), {6, 7})
     self.assertEqual(out[ip.FLOW_VALID].shape, (16, 16))
     with self.assertRaisesRegex(ValueError, 'gradient resolution'):
       ip.flow_gradient_at_stride(tf.zeros([8, 8, 2]), tf.ones([8, 8]), 'x')
+
+  def test_flow_feature_is_the_flow_sampled_like_the_labels(self):
+    ex = {k: tf.constant(v) for k, v in _example(64, 64).items()}
+    out = ip.train_augment(ex, 64, (1.0, 1.0), False, True,
+                           flow_feature=ip.FLOW_ITSELF)
+    flow = out[ip.FLOW_FEATURE].numpy()
+    self.assertEqual(flow.shape, (16, 16, 2))
+    # Columns 28.. move 8 px: stride-4 cells 7.. (their labels' pixels,
+    # 4 j + 2, are >= 28 from j = 7 on).
+    np.testing.assert_array_equal(flow[5, :, 0],
+                                  np.where(np.arange(16) >= 7, 8.0, 0.0))
+    self.assertTrue(np.all(flow[..., 1] == 0.0))
+    self.assertTrue(np.all(out[ip.FLOW_VALID].numpy() == 1.0))
+    with self.assertRaisesRegex(ValueError, 'flow feature must be'):
+      ip.flow_feature_at_stride(tf.zeros([8, 8, 2]), tf.ones([8, 8]), 'x')
 
   def test_flip_mirrors_the_flow_and_negates_dx(self):
     # Mirrored, the right half's +8 px motion becomes the left half's -8 px:
@@ -70,7 +85,7 @@ class AugmentTest(absltest.TestCase):
     seen = set()
     for _ in range(8):
       out = ip.train_augment(ex, 64, (1.0, 1.0), True, True, ip.STRIDE4)
-      row = out[ip.FLOW_GRADIENT].numpy()[4, :, 0]
+      row = out[ip.FLOW_FEATURE].numpy()[4, :, 0]
       self.assertAlmostEqual(float(row.max()), 1.0, places=5)
       seen.add(tuple(np.flatnonzero(row > 0.5)))
     self.assertEqual(seen, {(6, 7), (8, 9)})
@@ -83,7 +98,7 @@ class AugmentTest(absltest.TestCase):
     batch = next(iter(ds))
     self.assertEqual(batch[keys.IMAGE].shape, (2, 32, 32, 3))
     self.assertEqual(batch[ip.LABEL_S4].shape, (2, 8, 8))
-    self.assertNotIn(ip.FLOW_GRADIENT, batch)
+    self.assertNotIn(ip.FLOW_FEATURE, batch)
 
 
 class CheckFrameTest(absltest.TestCase):

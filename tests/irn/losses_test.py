@@ -163,6 +163,79 @@ class FlowBoundaryLossTest(absltest.TestCase):
     want = (np.array([[0, 2], [2, 0], [0, 0], [0, 2]]) - 1.0) / 8
     np.testing.assert_allclose(d, want, atol=1e-6)
 
+  def test_path_difference_sees_an_edge_between_the_ends(self):
+    # Fx steps from 0 to 4 between columns 5 and 6 of a 4 x 12 map, so
+    # numpy.gradient gives dFx/dx = 2 in columns 5 and 6, 0 elsewhere.
+    flow = np.zeros((1, 4, 12, 2), np.float32)
+    flow[..., 6:, 0] = 4.0
+    grad = losses.flow_gradient(tf.constant(flow))
+    index = path_index.PathIndex(4)  # f = 3: sources in columns 3..8
+    p = {tuple(o): i for i, o in enumerate(index.offsets)}
+    col = lambda x: x - index.radius_floor
+    ends = losses.pair_flow_difference(grad, index, losses.ENDPOINTS).numpy()
+    path = losses.pair_flow_difference(grad, index, losses.PATH).numpy()
+    # (0, 4) -> (0, 7) straddles the edge with both ends off it: eq 3 as
+    # written sees no difference, the path form the whole step of F'.
+    self.assertAlmostEqual(ends[0, p[(0, 3)], 0, col(4)], 0.0, places=6)
+    self.assertAlmostEqual(path[0, p[(0, 3)], 0, col(4)], 2.0, places=6)
+    # (0, 5) -> (0, 7): one end on the edge, both forms see it.
+    self.assertAlmostEqual(ends[0, p[(0, 2)], 0, col(5)], 2.0, places=6)
+    self.assertAlmostEqual(path[0, p[(0, 2)], 0, col(5)], 2.0, places=6)
+    # (0, 7) -> (0, 8): on one side, nothing either way.
+    self.assertAlmostEqual(path[0, p[(0, 1)], 0, col(7)], 0.0, places=6)
+    self.assertTrue(np.all(path >= ends - 1e-6))
+    # With a = 0.5 and lambda = 1 the straddling pair is pushed apart
+    # (d loss / d a > 0) by the path form only.
+    aff = tf.fill(path.shape, 0.5)
+    for how, sign in ((losses.ENDPOINTS, -1.0), (losses.PATH, 1.0)):
+      with tf.GradientTape() as tape:
+        tape.watch(aff)
+        loss = losses.flow_boundary_loss(aff, grad, index, 1.0,
+                                         pair_difference=how)
+      d = tape.gradient(loss, aff).numpy()[0, p[(0, 3)], 0, col(4)]
+      self.assertEqual(np.sign(d), sign, how)
+
+  def test_flow_feature_at_the_ends_sees_the_edge_between_them(self):
+    # The same step, compared as flow (not F'): every pair across the
+    # edge differs by the step, 4 px, with or without an end on it; pairs
+    # on one side do not differ at all.
+    flow = np.zeros((1, 4, 12, 2), np.float32)
+    flow[..., 6:, 0] = 4.0
+    index = path_index.PathIndex(4)
+    p = {tuple(o): i for i, o in enumerate(index.offsets)}
+    col = lambda x: x - index.radius_floor
+    d = losses.pair_flow_difference(tf.constant(flow), index,
+                                    losses.ENDPOINTS).numpy()
+    self.assertAlmostEqual(d[0, p[(0, 3)], 0, col(4)], 4.0, places=6)
+    self.assertAlmostEqual(d[0, p[(0, 1)], 0, col(5)], 4.0, places=6)
+    self.assertAlmostEqual(d[0, p[(0, 2)], 0, col(3)], 0.0, places=6)
+    self.assertAlmostEqual(d[0, p[(1, 1)], 0, col(7)], 0.0, places=6)
+    # In the loss: 2-channel features are accepted, and with lambda 2 the
+    # 4 px pairs are pushed apart, the others together.
+    aff = tf.fill(d.shape, 0.5)
+    with tf.GradientTape() as tape:
+      tape.watch(aff)
+      loss = losses.flow_boundary_loss(aff, tf.constant(flow), index, 2.0)
+    grad = tape.gradient(loss, aff).numpy()
+    np.testing.assert_array_equal(np.sign(grad), np.where(d > 2, 1.0, -1.0))
+
+  def test_path_difference_matches_a_loop(self):
+    grad = np.random.default_rng(2).normal(size=(1, 6, 9, 4)).astype(
+        np.float32)
+    index = path_index.PathIndex(3)
+    got = losses.pair_flow_difference(tf.constant(grad), index,
+                                      losses.PATH).numpy()
+    f = index.radius_floor
+    out_h, out_w = index.output_size(6, 9)
+    for p, path in enumerate(index.paths):
+      for y in range(out_h):
+        for x in range(out_w):
+          values = np.stack([grad[0, y + py, x + f + px] for py, px in path])
+          want = np.linalg.norm(values.max(0) - values.min(0))
+          self.assertAlmostEqual(got[0, p, y, x], want, places=5)
+    with self.assertRaisesRegex(ValueError, 'pair difference must be'):
+      losses.pair_flow_difference(tf.constant(grad), index, 'middle')
+
   def test_valid_mask_and_bad_shapes(self):
     index = path_index.PathIndex(2)
     grad = tf.zeros([1, 2, 4, 4])
@@ -171,8 +244,8 @@ class FlowBoundaryLossTest(absltest.TestCase):
     valid[0, :, 3] = False     # the second source loses 2 of its 4 pairs
     got = losses.flow_boundary_loss(aff, grad, index, 2.0, tf.constant(valid))
     self.assertAlmostEqual(float(got), 1.0, places=6)
-    with self.assertRaisesRegex(ValueError, 'flow_grad must be'):
-      losses.flow_boundary_loss(aff, tf.zeros([1, 2, 4, 2]), index)
+    with self.assertRaisesRegex(ValueError, 'feature must be'):
+      losses.flow_boundary_loss(aff, tf.zeros([1, 2, 4, 3]), index)
     with self.assertRaisesRegex(ValueError, 'do not match the affinity'):
       losses.flow_boundary_loss(aff, tf.zeros([1, 3, 6, 4]), index)
 

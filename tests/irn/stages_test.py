@@ -131,9 +131,22 @@ class StagesTest(absltest.TestCase):
     self.assertEqual(implicit['flow_weight'], 2.0)
     self.assertEqual(implicit, make({'gradient_resolution': 'input'}))
     self.assertNotEqual(implicit, make({'gradient_resolution': 'stride4'}))
-    # IRN alone reads no flow and keeps its config as given.
+    self.assertIn(implicit['feature'], ('gradient', 'flow'))
+    self.assertIn(implicit['pair_difference'], ('endpoints', 'path'))
+    self.assertNotEqual(make({'feature': 'flow'}),
+                        make({'feature': 'gradient'}))
+    self.assertNotEqual(make({'pair_difference': 'path'}),
+                        make({'pair_difference': 'endpoints'}))
+    # IRN alone reads no flow and keeps its config as given; f-Bound
+    # settings without f-Bound do not enter its fingerprint.
     plain = irn.make_irn_train_stage({'irn': {}}).config['irn']
     self.assertNotIn('flow_boundary', plain)
+    off = lambda fb: irn.make_irn_train_stage(
+        {'irn': {'flow_boundary': {'enabled': False, **fb}}},
+        has_exact_flow=True).config['irn']
+    self.assertEqual(off({'feature': 'gradient', 'flow_weight': 5.0}),
+                     off({}))
+    self.assertEqual(off({})['flow_boundary'], {'enabled': False})
 
   def test_flow_source_errors(self):
     with self.assertRaisesRegex(ValueError, 'needs the flow stage'):

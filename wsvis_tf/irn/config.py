@@ -6,9 +6,10 @@ batch 32, 3 epochs, learning rate 0.1 with a poly schedule, weight decay
 0.5-1.5 and horizontal flip, radius-10 pairs; inference with beta 10, 2^8
 walk steps, radius 5, background 0.25, 300 centroid iterations, cluster
 threshold 2.5, fragments under 1% scored 0. flowIRN (paper sec 3.2, 4.2)
-adds the f-Bound loss with lambda 2 (`flow_boundary.enabled`), trains 6
-epochs, and uses f-CAMs (A = 2, T = Percentile_80 for YouTube-VIS) at
-inference (`inference.use_fcam`). The pipeline presets override these for
+adds the f-Bound loss with lambda 2 (`flow_boundary.enabled`; what eq 3
+compares is FlowBoundaryConfig's choice), trains 6 epochs, and uses f-CAMs
+(A = 2, T = Percentile_80 for YouTube-VIS) at inference
+(`inference.use_fcam`). The pipeline presets override these for
 CPU runs; `irn_config_from_dict` turns a preset's dict into a validated,
 locked IrnConfig (misspelled keys fail).
 
@@ -82,31 +83,44 @@ class FlowBoundaryConfig(base_config.Config):
     flow_source: 'stage' (the DDFlow flow stage), 'ground_truth' (the exact
       flow of procedural data) or 'auto' (the flow stage if the pipeline has
       one, else ground truth).
-    gradient_resolution: Where F' is differentiated: 'input' (at the
-      crop's resolution, in flow pixels per pixel as the paper defines F';
-      the largest-norm F' of each 4x4 cell is kept on the pairs' stride-4
-      grid) or 'stride4' (the flow resized to that grid, vectors rescaled,
-      and differentiated there); see input_pipeline.flow_gradient_at_stride.
-      'input' is the default: on the stride-4 grid a motion edge of J
-      pixels gives |F'| = J / 8, so with lambda = 2 almost no pair is ever
-      pushed apart (0.05% of the pairs across instances of the procedural
-      data, 12.5% at 'input'), and IRN+f-Bound's pseudo-label AP50 fell
-      from 4.86 (IRN) to 2.92 % ('input': 4.32 %; exact flow, quick preset,
-      3 epochs). The flow is the frame's forward (t, t+1) flow (paper sec
-      4.2: "between two consecutive frames"), at the frame's resolution,
-      rescaled and cropped with the frame; F' is then a Jacobian (flow
-      pixels per pixel), so lambda = 2 compares with the paper's full-
-      resolution F' and not with a value shrunk 4x by the grid. The
-      f-Bound term is a mean over all pairs (losses.flow_boundary_loss), as
-      IRN's own terms are means over theirs, so with loss_weight 1 it
-      stays of the order of IRN's terms (0.4 against 0.3-1.0 for the
-      affinity terms in training).
+    gradient_resolution: With feature 'gradient', where F' is
+      differentiated: 'input' (at the crop's resolution, in flow pixels per
+      pixel as the paper defines F'; each stride-4 cell keeps its
+      largest-norm F') or 'stride4' (the flow resized to the pairs' grid,
+      vectors rescaled, and differentiated there: a motion edge of J
+      pixels then gives |F'| = J / 8, which lambda = 2 almost never
+      exceeds); see input_pipeline.flow_gradient_at_stride.
+    feature: What eq 3 compares between the two ends of a pair: 'flow'
+      (the default: the flow itself, in the crop's pixels, sampled where
+      the stride-4 labels are) or 'gradient' (F', as the paper writes
+      it; appendix A.1 prefers it on surfaces whose depth varies). F' is
+      the paper's, but measured here it does not work (wsvis_tf/irn/
+      README.md): it is non-zero only within a cell or two of a motion
+      edge, so compared at a pair's ends it cannot see an edge between
+      them (see pair_difference); those cells are a large share of a
+      small object, whose pairs are then pushed apart; and on DDFlow's
+      flow, smooth across motion edges, |F'| never reaches lambda = 2.
+    pair_difference: How the difference d_ij of a pair is taken:
+      'endpoints' (eq 3 as written: at the pair's two ends) or 'path'
+      (the componentwise extent over the pair's path, the pixels eq 1
+      takes the boundary maximum over, which F' needs); see
+      losses.pair_flow_difference.
+
+  The flow is the frame's forward (t, t+1) flow (paper sec 4.2: "between
+  two consecutive frames") at the frame's resolution, rescaled, flipped and
+  cropped with the frame, so lambda is in the crop's pixels. The f-Bound
+  term is a mean over all pairs (losses.flow_boundary_loss), as IRN's own
+  terms are means over theirs, so with loss_weight 1 it stays of the order
+  of IRN's terms (0.45 against 0.4-0.5 for the affinity terms at the end of
+  the quick preset's training).
   """
   enabled: bool = False
   flow_weight: float = 2.0
   loss_weight: float = 1.0
   flow_source: str = 'auto'
   gradient_resolution: str = 'input'
+  feature: str = 'flow'
+  pair_difference: str = 'endpoints'
 
 
 @dataclasses.dataclass
@@ -168,6 +182,12 @@ class IrnConfig(base_config.Config):
       raise ValueError(f'flow_boundary.gradient_resolution must be stride4 '
                        f'or input, got '
                        f'{self.flow_boundary.gradient_resolution!r}')
+    if self.flow_boundary.feature not in ('gradient', 'flow'):
+      raise ValueError(f'flow_boundary.feature must be gradient or flow, '
+                       f'got {self.flow_boundary.feature!r}')
+    if self.flow_boundary.pair_difference not in ('endpoints', 'path'):
+      raise ValueError(f'flow_boundary.pair_difference must be endpoints or '
+                       f'path, got {self.flow_boundary.pair_difference!r}')
     for what in (self.flow_boundary.flow_source, self.inference.flow_source):
       if what not in FLOW_SOURCES:
         raise ValueError(f'flow_source must be one of {FLOW_SOURCES}, got '

@@ -10,12 +10,13 @@ x0.25 (nearest) to the stride-4 grid of the pairs.
 
 With f-Bound the frame's forward flow (t -> t+1, paper sec 4.2) goes through
 the same rescale (vectors scaled with the image), flip (dx negated) and crop
-(padding marked invalid), and is turned into F' (losses.flow_gradient) on the
-stride-4 grid by flow_gradient_at_stride: by default differentiated at the
-crop's resolution and pooled to the grid (each 4x4 cell keeps its
-largest-norm F'), or resized to the grid first. FLOW_VALID marks stride-4 pixels whose finite
-differences only read real flow, so crop padding never fakes a motion
-boundary.
+(padding marked invalid), and is turned into what the f-Bound loss
+compares on the stride-4 grid (flow_feature_at_stride): F'
+(losses.flow_gradient), by default differentiated at the crop's resolution
+and pooled to the grid (each 4x4 cell keeps its largest-norm F'), or
+resized to the grid first; or the flow itself, sampled like the labels.
+FLOW_VALID marks stride-4 pixels whose values only read real flow, so crop
+padding never fakes a motion boundary.
 """
 
 from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple
@@ -32,7 +33,7 @@ from wsvis_tf.irn import losses
 IR_LABEL = 'ir_label'              # [H, W] uint8 full size (before augment)
 FLOW = 'flow'                      # [H, W, 2] float32 (dx, dy) (before)
 LABEL_S4 = 'ir_label_s4'           # [S/4, S/4] int32 (after augment)
-FLOW_GRADIENT = 'flow_gradient'    # [S/4, S/4, 4] float32 (after)
+FLOW_FEATURE = 'flow_feature'      # [S/4, S/4, 4 or 2] float32 (after)
 FLOW_VALID = 'flow_valid'          # [S/4, S/4] float32 0/1 (after)
 
 Example = Dict[str, tf.Tensor]
@@ -40,6 +41,9 @@ STRIDE = 4
 # Where F' is differentiated (flow_gradient_at_stride).
 STRIDE4 = 'stride4'
 INPUT = 'input'
+# What f-Bound compares (flow_feature_at_stride).
+GRADIENT = 'gradient'
+FLOW_ITSELF = 'flow'
 
 
 
@@ -123,10 +127,40 @@ def flow_gradient_at_stride(flow: tf.Tensor, valid: tf.Tensor,
   return grad, tf.cast(cell > 0.999, tf.float32)[0, ..., 0]
 
 
+def flow_feature_at_stride(flow: tf.Tensor, valid: tf.Tensor,
+                           feature: str = GRADIENT,
+                           gradient_resolution: str = INPUT
+                           ) -> Tuple[tf.Tensor, tf.Tensor]:
+  """What the f-Bound loss compares, on a crop's stride-4 grid.
+
+  Args:
+    flow: [S, S', 2] float flow of the crop in its pixels (dx, dy).
+    valid: [S, S'] float 1 where the flow is real.
+    feature: GRADIENT (F', paper eq 3: flow_gradient_at_stride) or
+      FLOW_ITSELF (F, in the crop's pixels, sampled like the stride-4
+      labels: nearest, so a cell's flow is that of the pixel its IR label
+      comes from).
+    gradient_resolution: For GRADIENT, see flow_gradient_at_stride.
+
+  Returns:
+    ([S/4, S'/4, 4] F' or [S/4, S'/4, 2] F, [S/4, S'/4] float32 validity).
+  """
+  if feature == GRADIENT:
+    return flow_gradient_at_stride(flow, valid, gradient_resolution)
+  if feature != FLOW_ITSELF:
+    raise ValueError(f'flow feature must be {GRADIENT!r} or '
+                     f'{FLOW_ITSELF!r}, got {feature!r}')
+  small = [flow.shape[0] // STRIDE, flow.shape[1] // STRIDE]
+  both = tf.concat([flow, tf.cast(valid, tf.float32)[..., tf.newaxis]], -1)
+  both = _resize(both, small, 'nearest')
+  return both[..., :2], tf.cast(both[..., 2] > 0.5, tf.float32)
+
+
 def train_augment(example: Example, crop_size: int,
                   rescale: Tuple[float, float], flip: bool,
                   with_flow: bool,
-                  gradient_resolution: str = INPUT) -> Example:
+                  gradient_resolution: str = INPUT,
+                  flow_feature: str = GRADIENT) -> Example:
   """IRN's augmentation; see the module docstring for the outputs."""
   image = tf.cast(example[keys.IMAGE], tf.float32)
   label = tf.cast(example[IR_LABEL], tf.float32)[..., tf.newaxis]
@@ -167,9 +201,9 @@ def train_augment(example: Example, crop_size: int,
          LABEL_S4: tf.cast(_resize(label, [small, small], 'nearest')[..., 0],
                            tf.int32)}
   if with_flow:
-    grad, valid = flow_gradient_at_stride(stack[..., 4:6], stack[..., 6],
-                                          gradient_resolution)
-    out[FLOW_GRADIENT] = grad
+    feature, valid = flow_feature_at_stride(
+        stack[..., 4:6], stack[..., 6], flow_feature, gradient_resolution)
+    out[FLOW_FEATURE] = feature
     out[FLOW_VALID] = valid
   return out
 
@@ -179,17 +213,19 @@ def training_dataset(examples: tf.data.Dataset, crop_size: int,
                      batch_size: int, with_flow: bool,
                      shuffle_buffer: int = 1024, cache: bool = False,
                      seed: int = 0,
-                     gradient_resolution: str = INPUT) -> tf.data.Dataset:
+                     gradient_resolution: str = INPUT,
+                     flow_feature: str = GRADIENT) -> tf.data.Dataset:
   """Endless shuffled, augmented batches of IRN training examples.
 
   Returns batches {IMAGE [B, S, S, 3] float32, LABEL_S4 [B, S/4, S/4] int32,
-  and with flow FLOW_GRADIENT [B, S/4, S/4, 4], FLOW_VALID [B, S/4, S/4]}.
+  and with flow FLOW_FEATURE [B, S/4, S/4, 4 (F') or 2 (F)], FLOW_VALID
+  [B, S/4, S/4]}.
   """
   if cache:
     examples = examples.cache()
   ds = examples.shuffle(shuffle_buffer, seed=seed,
                         reshuffle_each_iteration=True).repeat()
   ds = ds.map(lambda e: train_augment(e, crop_size, rescale, flip, with_flow,
-                                      gradient_resolution),
+                                      gradient_resolution, flow_feature),
               num_parallel_calls=tf.data.AUTOTUNE)
   return ds.batch(batch_size, drop_remainder=True).prefetch(2)

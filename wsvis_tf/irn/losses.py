@@ -11,6 +11,7 @@ gives 0, as IRN's `sum / (count + 1e-5)` does).
   boundary_loss         IRN's inter-pixel affinity loss (pos bg/fg, neg)
   displacement_loss     IRN's displacement loss (fg, bg)
   flow_gradient         F' of paper eq 3 (appendix A.1)
+  pair_flow_difference  d_ij of eq 3: F' (or F) difference of a pair
   flow_boundary_loss    paper eq 3, the f-Bound loss
   irn_total_loss        IRN's total (+ f-Bound for flowIRN)
 """
@@ -206,60 +207,113 @@ def flow_gradient(flow: tf.Tensor) -> tf.Tensor:
   return tf.concat([gradient(flow, 2), gradient(flow, 1)], axis=-1)
 
 
-def flow_boundary_loss(affinity: tf.Tensor, flow_grad: tf.Tensor,
+ENDPOINTS = 'endpoints'
+PATH = 'path'
+PAIR_DIFFERENCES = (ENDPOINTS, PATH)
+
+
+def pair_flow_difference(feature: tf.Tensor,
+                         index: path_index_lib.PathIndex,
+                         how: str = ENDPOINTS) -> tf.Tensor:
+  """d_ij, the weight of eq 3: how differently the two ends of a pair move.
+
+  feature is what eq 3 compares, per pixel: F' (flow_gradient, the paper)
+  or the flow F itself (FlowBoundaryConfig.feature). Then
+
+    ENDPOINTS  d_ij = ||G(i) - G(j)||, eq 3 as written (G = F' or F);
+    PATH       d_ij = ||max_k G(k) - min_k G(k)|| over the pixels k of the
+               path of eq 1 (componentwise), i.e. how much G changes
+               anywhere between i and j.
+
+  PATH is never below ENDPOINTS (both ends are on the path). With G = F'
+  it is what eq 3 needs next to a path-maximum affinity: F' only changes
+  at a motion edge, so a pair with its ends inside two objects that move
+  differently has F'(i) = F'(j), and with ENDPOINTS the term
+  lambda |1 - a_ij| pulls it together, lowering the boundary on the edge
+  (a_ij is the maximum of B over the path, and the edge lies on the paths
+  of more pairs than it ends). Measured on the procedural data (exact
+  flow, frames x2, radius 10, lambda 2, F' at the input resolution): with
+  ENDPOINTS 15 % of the object-background pairs and 13 % of the pairs
+  inside one object have d_ij > lambda, so the loss barely tells them
+  apart; with PATH 50 % against 19 %, and 96 % of the pairs joining two
+  instances. With G = F, ENDPOINTS already separates them (97 % against
+  1 %): the flow differs across a motion edge whether or not an end is
+  on it.
+
+  Args:
+    feature: [B, h, w, C] F' (C = 4) or F (C = 2) on the pairs' grid.
+    index: The pairs.
+    how: ENDPOINTS or PATH.
+
+  Returns:
+    [B, P, h', w'] float32 ('valid' layout).
+  """
+  feature = tf.cast(feature, tf.float32)
+  if how == ENDPOINTS:
+    diff = index.sources(feature)[:, tf.newaxis] - index.destinations(
+        feature)
+  elif how == PATH:
+    diff = (index.path_max(feature, pad_value=0.0) +
+            index.path_max(-feature, pad_value=0.0))
+  else:
+    raise ValueError(f'pair difference must be one of {PAIR_DIFFERENCES}, '
+                     f'got {how!r}')
+  return tf.sqrt(tf.reduce_sum(tf.square(diff), axis=-1))
+
+
+def flow_boundary_loss(affinity: tf.Tensor, feature: tf.Tensor,
                        index: path_index_lib.PathIndex,
                        flow_weight: float = 2.0,
-                       valid: Optional[tf.Tensor] = None) -> tf.Tensor:
+                       valid: Optional[tf.Tensor] = None,
+                       pair_difference: str = ENDPOINTS) -> tf.Tensor:
   """Paper eq 3, the f-Bound loss, over IRN's pairs.
 
-    L = mean over pairs (i, j) of ||F'(i) - F'(j)|| a_ij + lambda |1 - a_ij|
+    L = mean over pairs (i, j) of d_ij a_ij + lambda |1 - a_ij|,
 
-  The paper writes the sum over j in N_i for a pixel i; we average over all
-  pairs of the batch (that is, the per-pixel sum divided by |N_i| and
-  averaged over pixels), as IRN normalises its own pair losses, so that the
-  balance with them does not depend on the crop size, the batch size or the
-  radius. lambda keeps its meaning: per pair, the loss decreases with a_ij
-  exactly when ||F'(i) - F'(j)|| < lambda, i.e. pairs whose flow gradients
-  differ by more than lambda are pushed apart and the others together.
-
-  Known limit (measured on the procedural data, whose objects translate):
-  F' is zero inside objects and background alike and large only on the
-  motion edge, so a pair straddling an edge with both ends off it has
-  ||F'(i) - F'(j)|| = 0 and is pulled together, while a_ij is a path
-  maximum: a boundary pixel lies on the paths of several times more pairs
-  than it ends, so lambda |1 - a_ij| lowers boundaries IRN's negative
-  pairs ask for (affinity_neg 0.34 -> 0.62 after 320 steps) and
-  IRN+f-Bound's pseudo-label AP50 falls below IRN's.
+  d_ij = ||F'(i) - F'(j)|| as the paper writes it, or one of the forms of
+  pair_flow_difference. The paper writes the sum over j in N_i for a pixel
+  i; we average over all pairs of the batch (that is, the per-pixel sum
+  divided by |N_i| and averaged over pixels), as IRN normalises its own
+  pair losses, so that the balance with them does not depend on the crop
+  size, the batch size or the radius. lambda keeps its meaning: per pair,
+  the loss decreases with a_ij exactly when d_ij < lambda, i.e. pairs whose
+  motion differs by more than lambda are pushed apart and the others
+  together.
 
   Args:
     affinity: [B, P, h', w'] from path_affinity ('valid' layout).
-    flow_grad: [B, h, w, 4] from flow_gradient, same grid as the boundary
-      map the affinity came from. Not differentiated.
+    feature: [B, h, w, 4] F' (flow_gradient) or [B, h, w, 2] flow, on the
+      grid of the boundary map the affinity came from. Not differentiated.
     index: The pairs.
     flow_weight: lambda (paper sec 4.2: 2).
     valid: Optional [B, h, w] bool/float, pixels with a real flow (e.g. not
-      crop padding); a pair counts when both ends are valid.
+      crop padding); a pair counts when both ends are valid (with PATH,
+      when every pixel of its path is).
+    pair_difference: ENDPOINTS (eq 3 as written) or PATH.
 
   Returns:
     float32 scalar.
   """
   affinity = tf.cast(affinity, tf.float32)
-  flow_grad = tf.stop_gradient(tf.cast(flow_grad, tf.float32))
-  if flow_grad.shape.rank != 4 or flow_grad.shape[-1] != 4:
-    raise ValueError(f'flow_grad must be [B, h, w, 4] (flow_gradient), got '
-                     f'{flow_grad.shape}')
-  src = index.sources(flow_grad)[:, tf.newaxis]
-  dst = index.destinations(flow_grad)
-  if dst.shape[:4] != affinity.shape[:4]:
-    raise ValueError(f'flow gradient pairs {dst.shape[:4]} do not match the '
+  feature = tf.stop_gradient(tf.cast(feature, tf.float32))
+  if feature.shape.rank != 4 or feature.shape[-1] not in (2, 4):
+    raise ValueError(f'feature must be [B, h, w, 4] (flow_gradient) or '
+                     f'[B, h, w, 2] (flow), got {feature.shape}')
+  pairs = (feature.shape[0], index.num_offsets) + index.output_size(
+      feature.shape[1], feature.shape[2])
+  if pairs != tuple(affinity.shape[:4]):
+    raise ValueError(f'flow feature pairs {pairs} do not match the '
                      f'affinity {affinity.shape}: the flow must be on the '
                      'boundary map\'s grid')
-  distance = tf.sqrt(tf.reduce_sum(tf.square(src - dst), axis=-1))
+  distance = pair_flow_difference(feature, index, pair_difference)
   per_pair = distance * affinity + flow_weight * tf.abs(1.0 - affinity)
   if valid is None:
     return guard_finite(tf.reduce_mean(per_pair))
   valid = tf.cast(valid, tf.float32)
-  mask = index.sources(valid)[:, tf.newaxis] * index.destinations(valid)
+  if pair_difference == PATH:
+    mask = 1.0 - index.path_max(1.0 - valid, pad_value=1.0)
+  else:
+    mask = index.sources(valid)[:, tf.newaxis] * index.destinations(valid)
   return guard_finite(tf.reduce_sum(per_pair * mask) /
                       tf.maximum(tf.reduce_sum(mask), 1.0))
 

@@ -145,14 +145,14 @@ class PathIndex:
 
   def path_max(self, x: tf.Tensor, mode: str = VALID,
                pad_value: float = 1.0) -> tf.Tensor:
-    """[B, H, W] -> [B, P, h', w']: the maximum of x over each pair's path.
+    """[B, H, W, ...] -> [B, P, h', w', ...]: the maximum of x over each
+    pair's path, per trailing channel.
 
     Each distinct path pixel is sliced once and shared by every offset whose
-    path contains it; the peak extra memory is one [B, L, h', w'] stack.
+    path contains it; the peak extra memory is one [B, L, h', w', ...]
+    stack.
     """
     x, out_h, out_w = self._prepare(x, mode, pad_value)
-    if x.shape.rank != 3:
-      raise ValueError(f'path_max wants [B, H, W], got shape {x.shape}')
     cache: Dict[Tuple[int, int], tf.Tensor] = {}
 
     def window(py, px):

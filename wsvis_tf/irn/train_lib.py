@@ -61,8 +61,9 @@ def compute_losses(model: model_lib.IrnModel, batch: Dict[str, tf.Tensor],
                                         index))
   if fbound.enabled:
     parts[losses.LOSS_FLOW_BOUNDARY] = losses.flow_boundary_loss(
-        affinity, batch[input_pipeline.FLOW_GRADIENT], index,
-        fbound.flow_weight, batch[input_pipeline.FLOW_VALID])
+        affinity, batch[input_pipeline.FLOW_FEATURE], index,
+        fbound.flow_weight, batch[input_pipeline.FLOW_VALID],
+        fbound.pair_difference)
   parts[losses.LOSS_TOTAL] = losses.irn_total_loss(parts, fbound.loss_weight)
   return parts
 

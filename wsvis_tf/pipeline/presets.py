@@ -83,10 +83,12 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
                       'percentile': 80.0, 'crf': True},
         # flowIRN on 2 CPU cores, on the CAM network's backbone, which sees
         # frames x2: IRN's rescale 0.5-1.5 doubled, 256 px crops (64x64 at
-        # stride 4, radius-10 pairs), batch 16, 8 epochs (320 steps, ~10
+        # stride 4, radius-10 pairs), batch 16, 8 epochs (320 steps, ~7
         # min; IRN's 3 epochs are ~1000 steps on VOC: at 120 steps IRN's
         # pseudo-label AP50 was 4.9 %, at 320 7.7 %, exact flow);
-        # inference on frames x2 (image_scale).
+        # inference on frames x2 (image_scale). f-Bound compares the flow
+        # at the pair's ends (FlowBoundaryConfig; F' measured in
+        # wsvis_tf/irn/README.md).
         'irn_train': {'irn': {
             'train': {'crop_size': 256, 'rescale': [1.0, 3.0],
                       'batch_size': 16, 'epochs': 8, 'cache': True,

@@ -189,7 +189,8 @@ def _run_irn_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
       lambda: input_pipeline.training_dataset(
           input_pipeline.examples_dataset(frames, flow), t.crop_size,
           t.rescale, t.flip, t.batch_size, flow, t.shuffle_buffer,
-          t.cache, t.seed, cfg.flow_boundary.gradient_resolution),
+          t.cache, t.seed, cfg.flow_boundary.gradient_resolution,
+          cfg.flow_boundary.feature),
       cfg, len(class_names), steps, ctx.directory,
       strategy=ctx.resources.get('strategy'),
       progress_fn=lambda i, total: ctx.progress(i, total, 'steps'))
@@ -255,9 +256,13 @@ def make_irn_train_stage(config: Mapping[str, Any], name: str = IRN_TRAIN,
   cfg = config_lib.irn_config_from_dict(config['irn'])
   if cfg.flow_boundary.enabled:
     # Spell out every f-Bound setting, defaults included, so that they are
-    # part of the stage's fingerprint: a changed default (lambda, where F'
-    # is differentiated) must retrain, not reuse a stale model.
+    # part of the stage's fingerprint: a changed default (lambda, what eq 3
+    # compares) must retrain, not reuse a stale model.
     config['irn']['flow_boundary'] = cfg.flow_boundary.as_dict()
+  elif 'flow_boundary' in config['irn']:
+    # Without f-Bound its settings do not matter: keep them out of the
+    # fingerprint, so that IRN is not retrained when they change.
+    config['irn']['flow_boundary'] = {'enabled': False}
   inputs = ['data', ir_labels_stage]
   if cfg.backbone.source == 'cam_train':
     inputs.append(cam_train_stage)
