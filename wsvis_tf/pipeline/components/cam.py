@@ -140,6 +140,12 @@ def _init_from_pretrained(model: model_lib.CamNet, checkpoint: str,
                checkpoint, copied or 'none')
 
 
+def _seed(seed: int) -> None:
+  """Seeds a model's initialisation and augmentation (train.seed)."""
+  tf.random.set_seed(seed)
+  np.random.seed(seed)
+
+
 def _run_cam_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   source = ctx.resources['source']
   strategy = ctx.resources.get('strategy')
@@ -156,6 +162,7 @@ def _run_cam_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
     logging.info('[%s] pretraining on %s (%s, %d images): %d steps',
                  ctx.stage.name, cfg.pretrain.tfds_name, cfg.pretrain.split,
                  n, steps)
+    _seed(t.seed)
     pre = train_lib.train_cam(
         lambda: model_lib.build_cam_model(cfg, len(pre_names)),
         lambda: input_pipeline.training_dataset(
@@ -189,6 +196,7 @@ def _run_cam_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
     logging.info('[%s] model %d/%d: %d training frames, batch %d, %s '
                  'epochs: %d steps', ctx.stage.name, fold + 1, folds,
                  fold_frames, t.batch_size, t.epochs, fold_steps)
+    _seed(t.seed + fold)
     result = train_lib.train_cam(
         lambda: model_lib.build_cam_model(cfg, len(class_names)),
         lambda: input_pipeline.training_dataset(  # pylint: disable=cell-var-from-loop
