@@ -43,8 +43,8 @@ class AblateFlowIrnTest(absltest.TestCase):
     with open(os.path.join(work, 'irn_train_flowirn', 'stage.json')) as f:
       fbound = json.load(f)['config']['irn']['flow_boundary']
     self.assertTrue(fbound['enabled'])
-    self.assertEqual((fbound['feature'], fbound['pair_difference']),
-                     ('flow', 'endpoints'))
+    self.assertEqual((fbound['feature'], fbound['pair_difference'],
+                      fbound['max_difference']), ('flow', 'endpoints', 4.0))
     with open(os.path.join(work, 'irn_train_irn', 'stage.json')) as f:
       self.assertFalse(json.load(f)['config']['irn']['flow_boundary'][
           'enabled'])

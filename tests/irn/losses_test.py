@@ -219,6 +219,36 @@ class FlowBoundaryLossTest(absltest.TestCase):
     grad = tape.gradient(loss, aff).numpy()
     np.testing.assert_array_equal(np.sign(grad), np.where(d > 2, 1.0, -1.0))
 
+  def test_max_difference_bounds_the_push(self):
+    # A 10 px step: uncapped, a pair across it is pushed apart with
+    # d - lambda = 8 per pair, four times as hard as a pair on one side is
+    # pulled together (lambda = 2); capped at 2 lambda, with 4 - 2 = 2.
+    flow = np.zeros((1, 4, 12, 2), np.float32)
+    flow[..., 6:, 0] = 10.0
+    index = path_index.PathIndex(4)
+    p = {tuple(o): i for i, o in enumerate(index.offsets)}
+    col = lambda x: x - index.radius_floor
+    aff = tf.fill((1, len(index.offsets)) + index.output_size(4, 12), 0.5)
+    n = float(np.prod(aff.shape))
+    for cap, push in ((None, 8.0), (4.0, 2.0), (20.0, 8.0)):
+      with tf.GradientTape() as tape:
+        tape.watch(aff)
+        loss = losses.flow_boundary_loss(aff, tf.constant(flow), index, 2.0,
+                                         max_difference=cap)
+      g = tape.gradient(loss, aff).numpy()[0] * n
+      self.assertAlmostEqual(g[p[(0, 3)], 0, col(4)], push, places=4, msg=cap)
+      self.assertAlmostEqual(g[p[(0, 1)], 0, col(7)], -2.0, places=4)
+    # Loss value with a = 0.5: capped d enters as 4, not 10.
+    capped = losses.flow_boundary_loss(aff, tf.constant(flow), index, 2.0,
+                                       max_difference=4.0)
+    d = np.minimum(losses.pair_flow_difference(
+        tf.constant(flow), index, losses.ENDPOINTS).numpy(), 4.0)
+    self.assertAlmostEqual(float(capped), float(np.mean(0.5 * d + 1.0)),
+                           places=5)
+    with self.assertRaisesRegex(ValueError, 'max_difference must be'):
+      losses.flow_boundary_loss(aff, tf.constant(flow), index, 2.0,
+                                max_difference=0.0)
+
   def test_path_difference_matches_a_loop(self):
     grad = np.random.default_rng(2).normal(size=(1, 6, 9, 4)).astype(
         np.float32)

@@ -137,6 +137,10 @@ class StagesTest(absltest.TestCase):
                         make({'feature': 'gradient'}))
     self.assertNotEqual(make({'pair_difference': 'path'}),
                         make({'pair_difference': 'endpoints'}))
+    self.assertEqual(implicit['max_difference'], 4.0)
+    self.assertNotEqual(implicit, make({'max_difference': None}))
+    with self.assertRaisesRegex(ValueError, 'max_difference must be'):
+      make({'max_difference': -1.0})
     # IRN alone reads no flow and keeps its config as given; f-Bound
     # settings without f-Bound do not enter its fingerprint.
     plain = irn.make_irn_train_stage({'irn': {}}).config['irn']

@@ -105,6 +105,11 @@ class FlowBoundaryConfig(base_config.Config):
       (the componentwise extent over the pair's path, the pixels eq 1
       takes the boundary maximum over, which F' needs); see
       losses.pair_flow_difference.
+    max_difference: d_ij is clipped to it (default 2 lambda = 4), so that a
+      pair is pushed apart at most as hard (d_ij - lambda <= lambda) as one
+      is pulled together; None: unclipped, eq 3 as written, under which the
+      push grows with the speed difference and one fast object dominates
+      (measured in wsvis_tf/irn/README.md).
 
   The flow is the frame's forward (t, t+1) flow (paper sec 4.2: "between
   two consecutive frames") at the frame's resolution, rescaled, flipped and
@@ -121,6 +126,7 @@ class FlowBoundaryConfig(base_config.Config):
   gradient_resolution: str = 'input'
   feature: str = 'flow'
   pair_difference: str = 'endpoints'
+  max_difference: Optional[float] = 4.0
 
 
 @dataclasses.dataclass
@@ -188,6 +194,10 @@ class IrnConfig(base_config.Config):
     if self.flow_boundary.pair_difference not in ('endpoints', 'path'):
       raise ValueError(f'flow_boundary.pair_difference must be endpoints or '
                        f'path, got {self.flow_boundary.pair_difference!r}')
+    cap = self.flow_boundary.max_difference
+    if cap is not None and not cap > 0:
+      raise ValueError(f'flow_boundary.max_difference must be positive or '
+                       f'null, got {cap!r}')
     for what in (self.flow_boundary.flow_source, self.inference.flow_source):
       if what not in FLOW_SOURCES:
         raise ValueError(f'flow_source must be one of {FLOW_SOURCES}, got '

@@ -265,7 +265,8 @@ def flow_boundary_loss(affinity: tf.Tensor, feature: tf.Tensor,
                        index: path_index_lib.PathIndex,
                        flow_weight: float = 2.0,
                        valid: Optional[tf.Tensor] = None,
-                       pair_difference: str = ENDPOINTS) -> tf.Tensor:
+                       pair_difference: str = ENDPOINTS,
+                       max_difference: Optional[float] = None) -> tf.Tensor:
   """Paper eq 3, the f-Bound loss, over IRN's pairs.
 
     L = mean over pairs (i, j) of d_ij a_ij + lambda |1 - a_ij|,
@@ -290,10 +291,20 @@ def flow_boundary_loss(affinity: tf.Tensor, feature: tf.Tensor,
       crop padding); a pair counts when both ends are valid (with PATH,
       when every pixel of its path is).
     pair_difference: ENDPOINTS (eq 3 as written) or PATH.
+    max_difference: If set, d_ij is clipped to it. The per-pair gradient in
+      a_ij is d_ij - lambda: pairs are pulled together with at most lambda
+      but, as written, pushed apart without bound, in proportion to how
+      much faster one end moves than the other. Clipped at 2 lambda the
+      push is at most as strong as the pull, and one fast object no longer
+      outweighs the rest of the batch (wsvis_tf/irn/README.md). None: eq 3
+      as written.
 
   Returns:
     float32 scalar.
   """
+  if max_difference is not None and max_difference <= 0:
+    raise ValueError(f'max_difference must be positive or None, got '
+                     f'{max_difference}')
   affinity = tf.cast(affinity, tf.float32)
   feature = tf.stop_gradient(tf.cast(feature, tf.float32))
   if feature.shape.rank != 4 or feature.shape[-1] not in (2, 4):
@@ -306,6 +317,8 @@ def flow_boundary_loss(affinity: tf.Tensor, feature: tf.Tensor,
                      f'affinity {affinity.shape}: the flow must be on the '
                      'boundary map\'s grid')
   distance = pair_flow_difference(feature, index, pair_difference)
+  if max_difference is not None:
+    distance = tf.minimum(distance, float(max_difference))
   per_pair = distance * affinity + flow_weight * tf.abs(1.0 - affinity)
   if valid is None:
     return guard_finite(tf.reduce_mean(per_pair))

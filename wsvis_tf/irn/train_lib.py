@@ -63,7 +63,7 @@ def compute_losses(model: model_lib.IrnModel, batch: Dict[str, tf.Tensor],
     parts[losses.LOSS_FLOW_BOUNDARY] = losses.flow_boundary_loss(
         affinity, batch[input_pipeline.FLOW_FEATURE], index,
         fbound.flow_weight, batch[input_pipeline.FLOW_VALID],
-        fbound.pair_difference)
+        fbound.pair_difference, fbound.max_difference)
   parts[losses.LOSS_TOTAL] = losses.irn_total_loss(parts, fbound.loss_weight)
   return parts
 
