@@ -136,7 +136,9 @@ def main(argv):
         f'{fb.flow_weight}, weight {fb.loss_weight}, compares the '
         + ('flow' if fb.feature == 'flow' else
            f'flow gradient (at {fb.gradient_resolution} resolution)')
-        + f' at the pair\'s {fb.pair_difference}')
+        + f' at the pair\'s {fb.pair_difference}, '
+        + ('unclipped' if fb.max_difference is None else
+           f'clipped at {fb.max_difference}'))
   print(f'{"variant":12s} {"f-CAMs":>6s} {"f-Bound":>7s} {"AP50 %":>7s} '
         f'{"+-":>5s} {"AP %":>6s} {"dets":>6s} {"train s":>8s} '
         f'{"infer s":>8s}  AP50 % per seed')
