@@ -8,6 +8,27 @@ from wsvis_tf.irn import losses
 from wsvis_tf.irn import path_index
 
 
+def _step_edge(step):
+  """A 4 x 12 flow whose x component steps from 0 to step at column 6.
+
+  Returns the flow, a radius-4 PathIndex (f = 3: sources in columns 3..8),
+  {offset: pair index} and the source column -> output column map.
+  """
+  flow = np.zeros((1, 4, 12, 2), np.float32)
+  flow[..., 6:, 0] = step
+  index = path_index.PathIndex(4)
+  pair = {tuple(o): i for i, o in enumerate(index.offsets)}
+  return flow, index, pair, lambda x: x - index.radius_floor
+
+
+def _affinity_gradient(aff, feature, index, *args, **kwargs):
+  """d flow_boundary_loss / d affinity, as numpy."""
+  with tf.GradientTape() as tape:
+    tape.watch(aff)
+    loss = losses.flow_boundary_loss(aff, feature, index, *args, **kwargs)
+  return tape.gradient(loss, aff).numpy()
+
+
 class AffinityTest(absltest.TestCase):
 
   def test_affinity_from_hand_made_boundary(self):
@@ -156,22 +177,15 @@ class FlowBoundaryLossTest(absltest.TestCase):
     self.assertAlmostEqual(float(got), 0.75, places=6)
     # d loss / d a_ij = (|dF'_ij| - lambda) / 8: with lambda = 1 the pairs
     # whose gradients differ by 2 are pushed apart, the others together.
-    with tf.GradientTape() as tape:
-      tape.watch(aff)
-      loss = losses.flow_boundary_loss(aff, grad, index, flow_weight=1.0)
-    d = tape.gradient(loss, aff).numpy()[0, :, 0]
+    d = _affinity_gradient(aff, grad, index, flow_weight=1.0)[0, :, 0]
     want = (np.array([[0, 2], [2, 0], [0, 0], [0, 2]]) - 1.0) / 8
     np.testing.assert_allclose(d, want, atol=1e-6)
 
   def test_path_difference_sees_an_edge_between_the_ends(self):
     # Fx steps from 0 to 4 between columns 5 and 6 of a 4 x 12 map, so
     # numpy.gradient gives dFx/dx = 2 in columns 5 and 6, 0 elsewhere.
-    flow = np.zeros((1, 4, 12, 2), np.float32)
-    flow[..., 6:, 0] = 4.0
+    flow, index, p, col = _step_edge(4.0)
     grad = losses.flow_gradient(tf.constant(flow))
-    index = path_index.PathIndex(4)  # f = 3: sources in columns 3..8
-    p = {tuple(o): i for i, o in enumerate(index.offsets)}
-    col = lambda x: x - index.radius_floor
     ends = losses.pair_flow_difference(grad, index, losses.ENDPOINTS).numpy()
     path = losses.pair_flow_difference(grad, index, losses.PATH).numpy()
     # (0, 4) -> (0, 7) straddles the edge with both ends off it: eq 3 as
@@ -188,22 +202,15 @@ class FlowBoundaryLossTest(absltest.TestCase):
     # (d loss / d a > 0) by the path form only.
     aff = tf.fill(path.shape, 0.5)
     for how, sign in ((losses.ENDPOINTS, -1.0), (losses.PATH, 1.0)):
-      with tf.GradientTape() as tape:
-        tape.watch(aff)
-        loss = losses.flow_boundary_loss(aff, grad, index, 1.0,
-                                         pair_difference=how)
-      d = tape.gradient(loss, aff).numpy()[0, p[(0, 3)], 0, col(4)]
+      d = _affinity_gradient(aff, grad, index, 1.0,
+                             pair_difference=how)[0, p[(0, 3)], 0, col(4)]
       self.assertEqual(np.sign(d), sign, how)
 
   def test_flow_feature_at_the_ends_sees_the_edge_between_them(self):
     # The same step, compared as flow (not F'): every pair across the
     # edge differs by the step, 4 px, with or without an end on it; pairs
     # on one side do not differ at all.
-    flow = np.zeros((1, 4, 12, 2), np.float32)
-    flow[..., 6:, 0] = 4.0
-    index = path_index.PathIndex(4)
-    p = {tuple(o): i for i, o in enumerate(index.offsets)}
-    col = lambda x: x - index.radius_floor
+    flow, index, p, col = _step_edge(4.0)
     d = losses.pair_flow_difference(tf.constant(flow), index,
                                     losses.ENDPOINTS).numpy()
     self.assertAlmostEqual(d[0, p[(0, 3)], 0, col(4)], 4.0, places=6)
@@ -213,29 +220,19 @@ class FlowBoundaryLossTest(absltest.TestCase):
     # In the loss: 2-channel features are accepted, and with lambda 2 the
     # 4 px pairs are pushed apart, the others together.
     aff = tf.fill(d.shape, 0.5)
-    with tf.GradientTape() as tape:
-      tape.watch(aff)
-      loss = losses.flow_boundary_loss(aff, tf.constant(flow), index, 2.0)
-    grad = tape.gradient(loss, aff).numpy()
+    grad = _affinity_gradient(aff, tf.constant(flow), index, 2.0)
     np.testing.assert_array_equal(np.sign(grad), np.where(d > 2, 1.0, -1.0))
 
   def test_max_difference_bounds_the_push(self):
     # A 10 px step: uncapped, a pair across it is pushed apart with
     # d - lambda = 8 per pair, four times as hard as a pair on one side is
     # pulled together (lambda = 2); capped at 2 lambda, with 4 - 2 = 2.
-    flow = np.zeros((1, 4, 12, 2), np.float32)
-    flow[..., 6:, 0] = 10.0
-    index = path_index.PathIndex(4)
-    p = {tuple(o): i for i, o in enumerate(index.offsets)}
-    col = lambda x: x - index.radius_floor
+    flow, index, p, col = _step_edge(10.0)
     aff = tf.fill((1, len(index.offsets)) + index.output_size(4, 12), 0.5)
     n = float(np.prod(aff.shape))
     for cap, push in ((None, 8.0), (4.0, 2.0), (20.0, 8.0)):
-      with tf.GradientTape() as tape:
-        tape.watch(aff)
-        loss = losses.flow_boundary_loss(aff, tf.constant(flow), index, 2.0,
-                                         max_difference=cap)
-      g = tape.gradient(loss, aff).numpy()[0] * n
+      g = _affinity_gradient(aff, tf.constant(flow), index, 2.0,
+                             max_difference=cap)[0] * n
       self.assertAlmostEqual(g[p[(0, 3)], 0, col(4)], push, places=4, msg=cap)
       self.assertAlmostEqual(g[p[(0, 1)], 0, col(7)], -2.0, places=4)
     # Loss value with a = 0.5: capped d enters as 4, not 10.
