@@ -138,6 +138,8 @@ class StagesTest(absltest.TestCase):
     self.assertNotEqual(make({'pair_difference': 'path'}),
                         make({'pair_difference': 'endpoints'}))
     self.assertEqual(implicit['max_difference'], 4.0)
+    self.assertEqual(implicit['loss_weight'], 1.0)
+    self.assertNotEqual(implicit, make({'loss_weight': 0.3}))
     self.assertNotEqual(implicit, make({'max_difference': None}))
     with self.assertRaisesRegex(ValueError, 'max_difference must be'):
       make({'max_difference': -1.0})
