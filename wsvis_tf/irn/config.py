@@ -79,9 +79,8 @@ class FlowBoundaryConfig(base_config.Config):
     enabled: Add it to IRN's losses (flowIRN, IRN+f-Bound).
     flow_weight: lambda of eq 3 (paper sec 4.2: 2).
     loss_weight: Its weight in the total (paper: 1, "trained with the above
-      loss and the original losses in IRN"; the quick preset uses 0.3, the
-      weight at which it helps on the procedural data, wsvis_tf/irn/
-      README.md).
+      loss and the original losses in IRN"; the quick preset lowers it,
+      see pipeline/presets.py).
     flow_source: 'stage' (the DDFlow flow stage), 'ground_truth' (the exact
       flow of procedural data) or 'auto' (the flow stage if the pipeline has
       one, else ground truth).

@@ -89,9 +89,8 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         # inference on frames x2 (image_scale). f-Bound compares the flow
         # at the pair's ends (FlowBoundaryConfig; F' measured in
         # wsvis_tf/irn/README.md), at weight 0.3, not the paper's 1: at 1
-        # flowIRN's pseudo-labels were at IRN's level or below (AP50 14.6
-        # against 14.9 on exact flow, 14.4 against 16.2 on DDFlow's), at
-        # 0.3 above it on both (irn README, "Measured").
+        # flowIRN's pseudo-labels were not above IRN's, at 0.3 they are,
+        # on both flows (figures in that README, "Measured").
         'irn_train': {'irn': {
             'train': {'crop_size': 256, 'rescale': [1.0, 3.0],
                       'batch_size': 16, 'epochs': 8, 'cache': True,
