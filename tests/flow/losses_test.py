@@ -104,9 +104,32 @@ class OcclusionTest(tf.test.TestCase):
     want_bw[:, 28:] = 1
     self.assertAllEqual(occ_bw, want_bw)
 
-  def test_consistent_flows_are_not_occluded(self):
-    fw = np.full((2, 6, 7, 2), 1.5, np.float32)
+  def test_consistent_flows_are_occluded_only_where_they_leave_the_frame(
+      self):
+    # A uniform translation by (dx, dy) = (3, 0): forward, the last 3
+    # columns land outside the frame (x + 3 > w - 1); backward, the first 3.
+    h, w = 6, 10
+    fw = np.zeros((2, h, w, 2), np.float32)
+    fw[..., 0] = 3.0
     occ_fw, occ_bw = losses.forward_backward_occlusion(fw, -fw)
+    want_fw = np.zeros((2, h, w, 1), np.float32)
+    want_fw[:, :, w - 3:] = 1
+    self.assertAllEqual(occ_fw, want_fw)
+    self.assertAllEqual(occ_bw, want_fw[:, :, ::-1])
+    # (1.5, -2): forward leaves through the top two rows (y - 2 < 0) and
+    # the columns with x + 1.5 > w - 1.
+    fw = np.zeros((1, h, w, 2), np.float32)
+    fw[..., 0], fw[..., 1] = 1.5, -2.0
+    occ_fw, occ_bw = losses.forward_backward_occlusion(fw, -fw)
+    want = np.zeros((1, h, w, 1), np.float32)
+    want[:, :2] = 1
+    want[:, :, w - 2:] = 1
+    self.assertAllEqual(occ_fw, want)
+    self.assertAllEqual(occ_bw, want[:, ::-1, ::-1])
+
+  def test_zero_flow_is_never_occluded(self):
+    fw = np.zeros((1, 5, 7, 2), np.float32)
+    occ_fw, occ_bw = losses.forward_backward_occlusion(fw, fw)
     self.assertEqual(float(tf.reduce_sum(occ_fw) + tf.reduce_sum(occ_bw)), 0)
 
 

@@ -141,7 +141,12 @@ def forward_backward_occlusion(flow_fw: tf.Tensor, flow_bw: tf.Tensor,
   not send it back:
     |f_fw + warp(f_bw, f_fw)|^2 > alpha1 (|f_fw|^2 + |warp(f_bw, f_fw)|^2)
                                    + alpha2,
-  and symmetrically for frame 2.
+  and symmetrically for frame 2. A pixel whose flow leaves the frame
+  (p + f_fw(p) outside the image) is occluded too: it has no match in the
+  other frame. DDFlow's warp reads zeros outside the image, so its check
+  fails there; warping with border padding alone would instead compare the
+  flow with the edge pixel's and let the census loss score out-of-frame
+  pixels against the wrong ones.
 
   Args:
     flow_fw: [B, H, W, 2] float32, frame 1 -> 2.
@@ -157,11 +162,12 @@ def forward_backward_occlusion(flow_fw: tf.Tensor, flow_bw: tf.Tensor,
   flow_bw = tf.stop_gradient(tf.cast(flow_bw, tf.float32))
 
   def occluded(f, g):
-    g_warped = flow_ops.warp(g, f)
+    g_warped, inside = flow_ops.warp(g, f, return_valid=True)
     mismatch = tf.reduce_sum(tf.square(f + g_warped), -1, keepdims=True)
     mag = (tf.reduce_sum(tf.square(f), -1, keepdims=True) +
            tf.reduce_sum(tf.square(g_warped), -1, keepdims=True))
-    return tf.cast(mismatch > alpha1 * mag + alpha2, tf.float32)
+    inconsistent = tf.cast(mismatch > alpha1 * mag + alpha2, tf.float32)
+    return tf.maximum(inconsistent, 1.0 - inside)
 
   return occluded(flow_fw, flow_bw), occluded(flow_bw, flow_fw)
 
