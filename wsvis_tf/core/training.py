@@ -1,6 +1,20 @@
-"""What the training loops (flow, cam, irn) share: strategy and progress."""
+"""What the training loops (flow, cam, irn) share: strategy, seeds, progress."""
 
 import tensorflow as tf
+import tf_keras
+
+
+def seed_everything(seed: int) -> None:
+  """Makes what follows reproducible: the same seed, the same numbers.
+
+  Seeds Python's, NumPy's and TensorFlow's global generators (so weight
+  initialisers and seeded tf.data ops repeat) and turns on TensorFlow's op
+  determinism, under which ops with a non-deterministic implementation
+  either run a deterministic one or raise, and tf.data keeps its order.
+  Op determinism is process-wide and stays on.
+  """
+  tf_keras.utils.set_random_seed(int(seed))
+  tf.config.experimental.enable_op_determinism()
 
 
 def default_strategy() -> tf.distribute.Strategy:

@@ -48,6 +48,10 @@ def define_flags() -> None:
   flags.DEFINE_enum('preset', 'quick', presets.preset_names(),
                     'Stage settings: smoke, quick or paper.')
   flags.DEFINE_list('force', [], 'Stages to rerun even if up to date.')
+  flags.DEFINE_integer(
+      'seed', 0, 'Seed of every training stage (DDFlow, CAM, IRN: weights, '
+      'data order, augmentation). With op determinism, the same seed gives '
+      'the same outputs on the same machine; each stage record carries it.')
 
 
 def work_dir() -> str:
@@ -69,7 +73,7 @@ def source_and_stages(program: str
     source = graph.make_source(FLAGS.dataset, data_dir, FLAGS.preset,
                                os.path.join(work_dir(), 'tfds'),
                                FLAGS.dataset_config, options)
-    stages = graph.build_stages(FLAGS.preset, source)
+    stages = graph.build_stages(FLAGS.preset, source, FLAGS.seed)
   except ValueError as e:
     print(f'{program}: error: {e}', file=sys.stderr)
     sys.exit(2)

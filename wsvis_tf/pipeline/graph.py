@@ -16,9 +16,12 @@ from wsvis_tf.pipeline.components import flow
 from wsvis_tf.pipeline.components import irn
 
 
-def build_stages(preset_name: str, source: sources.VideoSource
-                ) -> List[stage_lib.Stage]:
-  preset = presets.get_preset(preset_name, source.name)
+def build_stages(preset_name: str, source: sources.VideoSource,
+                 seed: int = 0) -> List[stage_lib.Stage]:
+  """The pipeline's stages; `seed` seeds every training stage
+  (presets.apply_seed)."""
+  preset = presets.apply_seed(presets.get_preset(preset_name, source.name),
+                              seed)
   stages = [
       data.make_stage(source, preset['data']),
   ]

@@ -144,6 +144,30 @@ _PRESETS['cityscapes'] = _merged(_PRESETS['paper'], {
     'ir_labels': {'amplification': 5.0, 'percentile': 50.0},
 })
 
+def apply_seed(preset: Dict[str, Dict[str, Any]], seed: int
+              ) -> Dict[str, Dict[str, Any]]:
+  """The preset with one run seed for every stage that draws random numbers.
+
+  DDFlow's, the CAM classifier's and the IRN heads' train.seed (weights,
+  data order, augmentation) all become `seed`; each stage's config, and so
+  its record and fingerprint, carries it. With TensorFlow's op determinism
+  (core/training.seed_everything, which those stages call) the same seed
+  gives the same outputs on the same machine.
+  """
+  out = copy.deepcopy(preset)
+  seed = int(seed)
+  if 'flow_train' in out:
+    overrides = out['flow_train'].setdefault('overrides', {})
+    overrides.setdefault('train', {})['seed'] = seed
+  if 'cam_train' in out:
+    out['cam_train'].setdefault('cam', {}).setdefault('train', {})[
+        'seed'] = seed
+  if 'irn_train' in out:
+    out['irn_train'].setdefault('irn', {}).setdefault('train', {})[
+        'seed'] = seed
+  return out
+
+
 def preset_names():
   return sorted(_PRESETS)
 

@@ -53,6 +53,7 @@ from wsvis_tf.cam import train_lib
 from wsvis_tf.cam import voc
 from wsvis_tf.core import atomic_io
 from wsvis_tf.core import keys
+from wsvis_tf.core import training
 from wsvis_tf.flowirn import fcam
 from wsvis_tf.flowirn import frame_flow
 from wsvis_tf.irn import dense_crf
@@ -142,8 +143,7 @@ def _init_from_pretrained(model: model_lib.CamNet, checkpoint: str,
 
 def _seed(seed: int) -> None:
   """Seeds a model's initialisation and augmentation (train.seed)."""
-  tf.random.set_seed(seed)
-  np.random.seed(seed)
+  training.seed_everything(seed)
 
 
 def _run_cam_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
@@ -218,6 +218,7 @@ def _run_cam_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
       'config': cfg.as_dict(), 'class_names': class_names,
       'num_classes': len(class_names)}, indent=2)
   metrics.update({'train_frames': n, 'steps': steps, 'models': folds,
+                  'seed': t.seed,
                   'first_loss': first[0] if folds == 1 else first,
                   'final_loss': final[0] if folds == 1 else final,
                   'nonfinite_examples': nonfinite})

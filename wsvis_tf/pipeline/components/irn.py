@@ -46,6 +46,7 @@ from wsvis_tf.backbones import resnet
 from wsvis_tf.cam import extraction
 from wsvis_tf.core import atomic_io
 from wsvis_tf.core import keys
+from wsvis_tf.core import training
 from wsvis_tf.evaluation import frame_ap
 from wsvis_tf.flowirn import fcam
 from wsvis_tf.flowirn import frame_flow
@@ -170,8 +171,7 @@ def _run_irn_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
     raise ValueError(f'IR labels of classes {index["class_names"]}, the '
                      f'dataset has {class_names}')
   t = cfg.train
-  tf.random.set_seed(t.seed)
-  np.random.seed(t.seed)
+  training.seed_everything(t.seed)
   flow = cfg.flow_boundary.enabled
   frames = _training_frames(ctx, index, labels_record, len(class_names), flow)
   n = len(index['frames'])
