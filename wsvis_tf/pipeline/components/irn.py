@@ -266,6 +266,10 @@ def make_irn_train_stage(config: Mapping[str, Any], name: str = IRN_TRAIN,
   inputs = ['data', ir_labels_stage]
   if cfg.backbone.source == 'cam_train':
     inputs.append(cam_train_stage)
+  else:
+    # A missing or wrong file fails now, not after the stages before this.
+    imagenet_weights.check_weights_file(cfg.backbone.imagenet_weights,
+                                        cfg.backbone.name)
   stages = {'ir_labels': ir_labels_stage, 'cam_train': cam_train_stage}
   if read_flow:
     inputs.append(read_flow)
