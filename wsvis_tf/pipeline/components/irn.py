@@ -1,12 +1,14 @@
 """Stages 'irn_train' and 'pseudo_labels': IRN / flowIRN (paper sec 3.1-3.2).
 
-irn_train (reads data, cam_train, ir_labels, and flow when f-Bound takes
-  its flow from the flow stage)
-  Trains IRN's boundary and displacement heads on the frozen backbone (the
-  CAM network's by default, see wsvis_tf/irn/config.py) with IRN's losses on
-  the IR labels, plus the f-Bound loss (paper eq 3) when
-  irn.flow_boundary.enabled. Writes checkpoints/ (resumed after a crash),
-  tensorboard/ and model.json {checkpoint, backbone, config, class_names}.
+irn_train (reads data, ir_labels, cam_train when the heads sit on its
+  backbone, and flow when f-Bound takes its flow from the flow stage)
+  Trains IRN's boundary and displacement heads on a frozen backbone (the
+  CAM network's by default; a separate ImageNet ResNet-50 with
+  irn.backbone.source 'imagenet', as the paper presets with ImageNet weights,
+  see wsvis_tf/irn/config.py) with IRN's losses on the IR labels, plus the
+  f-Bound loss (paper eq 3) when irn.flow_boundary.enabled. Writes
+  checkpoints/ (resumed after a crash), tensorboard/ and model.json
+  {checkpoint, backbone, config, class_names}.
   Config: {'irn': IrnConfig overrides (backbone, train, flow_boundary)}.
 
 pseudo_labels (reads data, cam, irn_train, and flow when f-CAMs take their
