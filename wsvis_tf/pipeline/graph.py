@@ -1,7 +1,7 @@
 """The pipeline's stages, in order, for a dataset and a preset.
 
 Each later stage (flow, cam, flowirn, maskconsist, ...) plugs in here by
-adding its component's make_stage to build_stages.
+adding its component's make_stage to preset_stages.
 """
 
 from typing import Any, Dict, List, Mapping, Optional
