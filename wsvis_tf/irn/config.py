@@ -13,12 +13,14 @@ compares is FlowBoundaryConfig's choice), trains 6 epochs, and uses f-CAMs
 CPU runs; `irn_config_from_dict` turns a preset's dict into a validated,
 locked IrnConfig (misspelled keys fail).
 
-Backbone: official IRN uses a frozen ImageNet-pretrained ResNet-50. No
-ImageNet weights can be downloaded here, so by default (`backbone.source =
-'cam_train'`) the IRN heads sit on the CAM network's trained backbone,
-restored from the cam_train stage's checkpoint and frozen; with
-`backbone.source = 'imagenet'` and `backbone.imagenet_weights` a local Keras
-ResNet-50 weights file, the official setting is reproduced.
+Backbone: official IRN uses a frozen ImageNet-pretrained ResNet-50. Nothing
+is downloaded here, so by default (`backbone.source = 'cam_train'`, the
+smoke and quick presets, and paper ones run with --train_from_scratch) the
+IRN heads sit on the CAM network's trained backbone, restored from the
+cam_train stage's checkpoint and frozen; with `backbone.source =
+'imagenet'` and `backbone.imagenet_weights` a local Keras ResNet-50 weights
+file (what the paper and cityscapes presets get from --imagenet_weights,
+pipeline/presets.py pipeline_preset), the official setting is reproduced.
 """
 
 import dataclasses

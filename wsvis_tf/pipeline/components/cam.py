@@ -44,6 +44,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 import tf_keras
 
+from wsvis_tf.backbones import imagenet_weights
 from wsvis_tf.cam import config as config_lib
 from wsvis_tf.cam import evaluation
 from wsvis_tf.cam import extraction
@@ -230,10 +231,10 @@ def make_cam_train_stage(config: Mapping[str, Any],
   """The CAM training stage; config {'cam': CamConfig overrides}."""
   config = dict(config)
   cfg = config_lib.cam_config_from_dict(config.get('cam'))  # typos fail here
-  weights = cfg.backbone.imagenet_weights
-  if weights and not os.path.exists(weights):
-    raise FileNotFoundError(f'ImageNet weights file {weights!r} does not '
-                            'exist; nothing is downloaded')
+  if cfg.backbone.imagenet_weights:
+    # A missing or wrong file fails now, not after the stages before this.
+    imagenet_weights.check_weights_file(cfg.backbone.imagenet_weights,
+                                        cfg.backbone.name)
   return stage_lib.Stage(
       name=name, run=_run_cam_train, config=config, inputs=('data',),
       outputs=(MODEL_JSON, train_lib.CHECKPOINT_DIR),

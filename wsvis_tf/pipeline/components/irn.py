@@ -1,12 +1,14 @@
 """Stages 'irn_train' and 'pseudo_labels': IRN / flowIRN (paper sec 3.1-3.2).
 
-irn_train (reads data, cam_train, ir_labels, and flow when f-Bound takes
-  its flow from the flow stage)
-  Trains IRN's boundary and displacement heads on the frozen backbone (the
-  CAM network's by default, see wsvis_tf/irn/config.py) with IRN's losses on
-  the IR labels, plus the f-Bound loss (paper eq 3) when
-  irn.flow_boundary.enabled. Writes checkpoints/ (resumed after a crash),
-  tensorboard/ and model.json {checkpoint, backbone, config, class_names}.
+irn_train (reads data, ir_labels, cam_train when the heads sit on its
+  backbone, and flow when f-Bound takes its flow from the flow stage)
+  Trains IRN's boundary and displacement heads on a frozen backbone (the
+  CAM network's by default; a separate ImageNet ResNet-50 with
+  irn.backbone.source 'imagenet', as the paper presets with ImageNet weights,
+  see wsvis_tf/irn/config.py) with IRN's losses on the IR labels, plus the
+  f-Bound loss (paper eq 3) when irn.flow_boundary.enabled. Writes
+  checkpoints/ (resumed after a crash), tensorboard/ and model.json
+  {checkpoint, backbone, config, class_names}.
   Config: {'irn': IrnConfig overrides (backbone, train, flow_boundary)}.
 
 pseudo_labels (reads data, cam, irn_train, and flow when f-CAMs take their
@@ -266,6 +268,10 @@ def make_irn_train_stage(config: Mapping[str, Any], name: str = IRN_TRAIN,
   inputs = ['data', ir_labels_stage]
   if cfg.backbone.source == 'cam_train':
     inputs.append(cam_train_stage)
+  else:
+    # A missing or wrong file fails now, not after the stages before this.
+    imagenet_weights.check_weights_file(cfg.backbone.imagenet_weights,
+                                        cfg.backbone.name)
   stages = {'ir_labels': ir_labels_stage, 'cam_train': cam_train_stage}
   if read_flow:
     inputs.append(read_flow)
