@@ -449,6 +449,7 @@ def train(config: config_lib.FlowConfig, data: train_data.PairData,
                                                              index)):
       os.remove(_teacher_cache(model_dir, index))  # only needed to resume
   writer.flush()
+  training.canonical_checkpoint_state(manager.directory)
   wall = time.time() - start_time
   steps_run = int(step_var.numpy()) - start_step
   metrics = {'steps': int(step_var.numpy()), 'wall_time_s': round(wall, 1),
