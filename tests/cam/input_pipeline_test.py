@@ -33,6 +33,21 @@ class AugmentTest(tf.test.TestCase):
     self.assertAllEqual(a, b)
     self.assertNotAllEqual(a, c)
 
+  def test_color_jitter_keeps_hue_and_range(self):
+    ex = next(iter(_frames()))
+    seed = tf.constant([7, 11], tf.int64)
+    plain = ip.train_augment(ex, 32, (40, 40), seed)[keys.IMAGE]
+    jittered = ip.train_augment(ex, 32, (40, 40), seed, 0.3)[keys.IMAGE]
+    self.assertNotAllClose(plain, jittered)
+    self.assertAllInRange(jittered, 0.0, 255.0)
+    # A saturated red pixel stays red-dominant (no hue change).
+    red = tf.constant([[[200.0, 20.0, 20.0]]])
+    for k in range(5):
+      out = ip.photometric_jitter(red, 0.3, tf.constant([k, 1], tf.int64))
+      r, g, b = out.numpy()[0, 0]
+      self.assertGreater(r, g)
+      self.assertAlmostEqual(g, b, places=3)
+
   def test_same_seed_same_batches(self):
     # A parallel map with stateful random ops would hand out its random
     # numbers in scheduling order; with per-example stateless seeds the

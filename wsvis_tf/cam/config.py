@@ -51,6 +51,9 @@ class TrainConfig(base_config.Config):
   # small dataset (a few dozen videos give each model a hundred or two
   # steps), a step budget does not.
   steps: Optional[int] = None
+  # Photometric jitter strength (brightness, contrast, saturation; not
+  # hue), 0 = none as IRN (input_pipeline.photometric_jitter).
+  color_jitter: float = 0.0
   learning_rate: float = 0.1
   # IRN PolyOptimizer: lr * (1 - step / max_step) ** 0.9.
   poly_power: float = 0.9

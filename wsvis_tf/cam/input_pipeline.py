@@ -68,17 +68,39 @@ def random_crop_or_pad(image: tf.Tensor, crop_size: int,
                                         seeds[2])
 
 
+def photometric_jitter(image: tf.Tensor, strength: float,
+                       seed: tf.Tensor) -> tf.Tensor:
+  """Random brightness, contrast and saturation (not hue) of [H, W, 3].
+
+  Not in IRN. image: float RGB in [0, 255]; strength s: brightness shifts
+  by up to s * 255, contrast and saturation scale by [1 - s, 1 + s]. Hue
+  is left alone (a class may be told by its colour). Returns [0, 255].
+  """
+  seeds = tf.random.experimental.stateless_split(seed, 3)
+  x = image / 255.0
+  x = tf.image.stateless_random_brightness(x, strength, seeds[0])
+  x = tf.image.stateless_random_contrast(x, 1.0 - strength, 1.0 + strength,
+                                         seeds[1])
+  x = tf.image.stateless_random_saturation(
+      tf.clip_by_value(x, 0.0, 1.0), 1.0 - strength, 1.0 + strength,
+      seeds[2])
+  return tf.clip_by_value(x, 0.0, 1.0) * 255.0
+
+
 def train_augment(example: Example, crop_size: int,
                   resize_long: Tuple[int, int],
-                  seed: tf.Tensor) -> Example:
+                  seed: tf.Tensor, color_jitter: float = 0.0) -> Example:
   """IRN's CAM training augmentation; returns IMAGE float32, LABELS.
 
   seed: [2] int, the example's stateless seed (same seed, same output).
+  color_jitter: photometric_jitter's strength (0: none, IRN).
   """
-  seeds = tf.random.experimental.stateless_split(seed, 3)
+  seeds = tf.random.experimental.stateless_split(seed, 4)
   image = random_resize_long(example[keys.IMAGE], resize_long[0],
                              resize_long[1], seeds[0])
   image = tf.image.stateless_random_flip_left_right(image, seeds[1])
+  if color_jitter > 0:
+    image = photometric_jitter(image, color_jitter, seeds[3])
   image = random_crop_or_pad(image, crop_size, seeds[2])
   image.set_shape([crop_size, crop_size, 3])
   return {keys.IMAGE: image,
@@ -99,7 +121,8 @@ def video_frames(videos: tf.data.Dataset,
 def training_dataset(frames: tf.data.Dataset, crop_size: int,
                      resize_long: Tuple[int, int], batch_size: int,
                      shuffle_buffer: int = 1024, cache: bool = False,
-                     seed: int = 0) -> tf.data.Dataset:
+                     seed: int = 0,
+                     color_jitter: float = 0.0) -> tf.data.Dataset:
   """Endless shuffled, augmented batches {IMAGE [B, S, S, 3], LABELS [B, C]}.
 
   Args:
@@ -110,6 +133,7 @@ def training_dataset(frames: tf.data.Dataset, crop_size: int,
     shuffle_buffer: Examples in the shuffle buffer.
     cache: Keep the decoded frames in memory (small datasets).
     seed: Seed of the shuffle and of every example's augmentation.
+    color_jitter: See train_augment.
   """
   ds = frames.map(lambda e: {keys.IMAGE: e[keys.IMAGE],
                              keys.LABELS: e[keys.LABELS]})
@@ -118,6 +142,7 @@ def training_dataset(frames: tf.data.Dataset, crop_size: int,
   ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
   ds = ds.repeat()
   ds = tf.data.Dataset.zip((ds, example_seeds(seed)))
-  ds = ds.map(lambda e, s: train_augment(e, crop_size, resize_long, s),
+  ds = ds.map(lambda e, s: train_augment(e, crop_size, resize_long, s,
+                                         color_jitter),
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.batch(batch_size, drop_remainder=True).prefetch(2)

@@ -17,10 +17,38 @@ def seed_everything(seed: int) -> None:
   initialisers and seeded tf.data ops repeat) and turns on TensorFlow's op
   determinism, under which ops with a non-deterministic implementation
   either run a deterministic one or raise, and tf.data keeps its order.
-  Op determinism is process-wide and stays on.
+
+  One more source is not covered by op determinism: the CPU AddN kernel
+  (autodiff sums the gradients of a tensor used three or more times with
+  it) moves an input whose buffer it can reuse to the front of its sum, so
+  the rounding depends on buffer lifetimes at run time. The training steps
+  avoid such sums (irn.path_index's fixed-order gradients; tests check the
+  traced steps with add_n_with_three_or_more_inputs), and Grappler's
+  arithmetic optimizer, which folds chains of binary adds into AddN, is
+  turned off here.
+
+  All of it is process-wide and stays on.
   """
   tf_keras.utils.set_random_seed(int(seed))
   tf.config.experimental.enable_op_determinism()
+  tf.config.optimizer.set_experimental_options(
+      {'arithmetic_optimization': False})
+
+
+def add_n_with_three_or_more_inputs(graph) -> list:
+  """Names of the AddN ops of a tf.Graph (and its functions) that sum three
+  or more tensors: their rounding depends on run-time buffer reuse
+  (seed_everything), so a reproducible training step has none."""
+  graph_def = graph.as_graph_def()
+  nodes = list(graph_def.node)
+  for function in graph_def.library.function:
+    nodes.extend(function.node_def)
+  found = []
+  for node in nodes:
+    if node.op == 'AddN':
+      if len([i for i in node.input if not i.startswith('^')]) >= 3:
+        found.append(node.name)
+  return found
 
 
 def default_strategy() -> tf.distribute.Strategy:

@@ -99,15 +99,18 @@ def cost_volume(features1: tf.Tensor, features2: tf.Tensor,
     [B, h, w, (2r+1)^2] float32; channel (dy + r) * (2r + 1) + (dx + r) is
     <f1(y, x), f2(y + dy, x + dx)>.
   """
-  h, w = tf.shape(features1)[1], tf.shape(features1)[2]
+  size = 2 * radius + 1
   padded = tf.pad(features2, [[0, 0], [radius, radius], [radius, radius],
                               [0, 0]])
-  out = []
-  for dy in range(2 * radius + 1):
-    for dx in range(2 * radius + 1):
-      shifted = padded[:, dy:dy + h, dx:dx + w, :]
-      out.append(tf.reduce_sum(features1 * shifted, axis=-1))
-  return tf.stack(out, axis=-1)
+  # One op for every shifted window (rather than (2r+1)^2 slices of
+  # `padded`): autodiff would sum those slices' gradients with an AddN whose
+  # rounding depends on run-time buffer reuse (core/training.py).
+  patches = tf.image.extract_patches(padded, [1, size, size, 1],
+                                     [1, 1, 1, 1], [1, 1, 1, 1], 'VALID')
+  shape = tf.shape(features1)
+  patches = tf.reshape(patches, [shape[0], shape[1], shape[2], size * size,
+                                 shape[3]])
+  return tf.reduce_sum(patches * features1[:, :, :, tf.newaxis, :], axis=-1)
 
 
 def center_feature_pair(features1: tf.Tensor, features2: tf.Tensor,

@@ -330,7 +330,11 @@ def flow_boundary_loss(affinity: tf.Tensor, feature: tf.Tensor,
   if max_difference is not None:
     distance = tf.minimum(distance, float(max_difference))
   if pull:
-    per_pair = distance * affinity + flow_weight * tf.abs(1.0 - affinity)
+    # d a + lambda |1 - a| = lambda + (d - lambda) a for a in [0, 1] (eq 1
+    # gives affinities in [0, 1]); written so, the affinity has one consumer
+    # here (see path_index on why gradient sums are kept short).
+    per_pair = flow_weight + (distance - flow_weight) * tf.clip_by_value(
+        affinity, 0.0, 1.0)
   else:
     per_pair = tf.nn.relu(distance - flow_weight) * affinity
   if valid is None:

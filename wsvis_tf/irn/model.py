@@ -57,6 +57,28 @@ def _upsample_crop(x: tf.Tensor, factor: int, like: tf.Tensor) -> tf.Tensor:
   return x[:, :tf.shape(like)[1], :tf.shape(like)[2]]
 
 
+def group_norm(x: tf.Tensor, groups: int, gamma: tf.Tensor, beta: tf.Tensor,
+               epsilon: float) -> tf.Tensor:
+  """GroupNorm of [B, H, W, C] (torch.nn.GroupNorm, biased variance).
+
+  The weights are a tf_keras GroupNormalization layer's (so checkpoints
+  name them as before); the formula keeps every tensor to two consumers:
+  tf_keras' layer reads its input three times (mean, variance, normalise),
+  and autodiff sums those three gradients with an AddN whose rounding
+  depends on run-time buffer reuse (core/training.py).
+  """
+  shape = tf.shape(x)
+  channels = x.shape[-1]
+  grouped = tf.reshape(x, [shape[0], shape[1], shape[2], groups,
+                           channels // groups])
+  mean = tf.reduce_mean(grouped, axis=[1, 2, 4], keepdims=True)
+  centred = grouped - mean
+  variance = tf.reduce_mean(tf.square(centred), axis=[1, 2, 4],
+                            keepdims=True)
+  normed = tf.reshape(centred * tf.math.rsqrt(variance + epsilon), shape)
+  return normed * gamma + beta
+
+
 @tf_keras.utils.register_keras_serializable(package='wsvis_tf')
 class ConvGroupNorm(tf_keras.layers.Layer):
   """1x1 conv (no bias) -> GroupNorm [-> x factor upsampling] [-> ReLU]."""
@@ -75,7 +97,11 @@ class ConvGroupNorm(tf_keras.layers.Layer):
 
   def call(self, x: tf.Tensor, like: Optional[tf.Tensor] = None
            ) -> tf.Tensor:
-    x = self.norm(self.conv(x))
+    x = self.conv(x)
+    if not self.norm.built:
+      self.norm.build(x.shape)
+    x = group_norm(x, self.groups, self.norm.gamma, self.norm.beta,
+                   _GN_EPSILON)
     if like is not None:
       x = _upsample_crop(x, self.upsample, like)
     return tf.nn.relu(x) if self.relu else x

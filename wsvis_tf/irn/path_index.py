@@ -23,13 +23,13 @@ dense (HW)^2 matrix), in one of two layouts:
            affinity 0).
 
 Gradients. `destinations` and `path_max` slice the same map dozens of times;
-left to autodiff, the gradients of those slices are summed by one AddN whose
-input order follows TensorFlow's traversal of the graph, which varies from
-process to process (it follows object addresses), so float rounding made
-two trainings with the same seed differ. Both carry a custom gradient that
-sums the slices' contributions in a fixed order: the same value as autodiff
-(ties of the maximum share the gradient equally, as tf.reduce_max's does),
-reproducible bit for bit.
+left to autodiff, the gradients of those slices are summed by one AddN, and
+TensorFlow's CPU AddN kernel moves whichever input buffer it can reuse to
+the front of the sum, which depends on buffer lifetimes at run time, so
+float rounding made two trainings with the same seed differ. Both carry a
+custom gradient that sums the slices' contributions with binary adds in a
+fixed order: the same value as autodiff (ties of the maximum share the
+gradient equally, as tf.reduce_max's does), reproducible bit for bit.
 """
 
 from typing import Dict, List, Tuple
@@ -76,6 +76,19 @@ def path_pixels(dy: int, dx: int) -> np.ndarray:
         pixels.append((py, px))
   pixels.sort(key=lambda p: -abs(p[0]) - abs(p[1]))
   return np.asarray(pixels, np.int32)
+
+
+def _sum_in_order(parts: List[tf.Tensor]) -> tf.Tensor:
+  """((p0 + p1) + p2) + ...: binary adds, so the order is the graph's.
+
+  Not tf.add_n: with three or more inputs its CPU kernel moves an input
+  whose buffer it can reuse to the front, so the order of the sum, and its
+  rounding, depends on buffer lifetimes at run time.
+  """
+  total = parts[0]
+  for part in parts[1:]:
+    total = total + part
+  return total
 
 
 class PathIndex:
@@ -155,8 +168,7 @@ class PathIndex:
     fixed order (sorted positions, then the order they were listed)."""
     total = None
     for key in sorted(grads):
-      parts = grads[key]
-      g = parts[0] if len(parts) == 1 else tf.add_n(parts)
+      g = _sum_in_order(grads[key])
       g = self._window_into(g, key[0], key[1], shape)
       total = g if total is None else total + g
     return total
