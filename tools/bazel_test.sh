@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
 # Runs `bazel test //...` with the venv's python3 first on PATH and ends with
-# one line `N passed, N failed`. Extra arguments go to bazel test.
+# one line `N passed, N failed`. Arguments starting with `-` go to bazel test
+# as options; any other argument is a target pattern, and when there are
+# some they replace //... (`tools/bazel_test.sh //tests/core/...`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
+options=()
+targets=()
+for arg in "$@"; do
+  if [[ "$arg" == -* ]]; then
+    options+=("$arg")
+  else
+    targets+=("$arg")
+  fi
+done
+[[ ${#targets[@]} -gt 0 ]] || targets=(//...)
 log="$(mktemp)"
-bazel test //... "$@" 2>&1 | tee "$log"
+bazel test ${options[@]+"${options[@]}"} -- "${targets[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 passed=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log" || true)
 failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|INCOMPLETE|NO STATUS)' "$log" || true)

@@ -1,7 +1,8 @@
 """entry_point.run: a binary behaves the same as a file and as a script.
 
 Writes a tiny absl binary and a console-script wrapper of the form pip
-generates, and runs both in subprocesses (~3 s).
+generates (with and without pip's long-path prologue), and runs them in
+subprocesses (~3 s).
 """
 
 import os
@@ -39,7 +40,8 @@ BINARY = textwrap.dedent('''\
       run()
     ''')
 
-# What pip writes to bin/<script> for `greet = greet:run`.
+# What pip writes to bin/<script> for `greet = greet:run`, after a `#!` line;
+# when the interpreter's path is too long for `#!`, after the LONG_PATH lines.
 WRAPPER = textwrap.dedent('''\
     # -*- coding: utf-8 -*-
     import re
@@ -49,6 +51,10 @@ WRAPPER = textwrap.dedent('''\
         sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
         sys.exit(run())
     ''')
+LONG_PATH = ('#!/bin/sh\n'
+             "'''exec' \"/a/very/long/venv/bin/python\" \"$0\" \"$@\"\n"
+             "' '''\n")
+SCRIPTS = ('greet-script', 'greet-long-script')
 
 
 class EntryPointTest(absltest.TestCase):
@@ -56,7 +62,8 @@ class EntryPointTest(absltest.TestCase):
   def setUp(self):
     super().setUp()
     self.dir = self.create_tempdir().full_path
-    for name, text in (('greet.py', BINARY), ('greet-script', WRAPPER)):
+    for name, text in (('greet.py', BINARY), ('greet-script', WRAPPER),
+                       ('greet-long-script', LONG_PATH + WRAPPER)):
       with open(os.path.join(self.dir, name), 'w') as f:
         f.write(text)
     # The binary's directory and the one holding wsvis_tf.
@@ -73,7 +80,7 @@ class EntryPointTest(absltest.TestCase):
 
   def test_help_is_the_same_as_a_file_and_as_a_script(self):
     helps = {}
-    for name in ('greet.py', 'greet-script'):
+    for name in ('greet.py',) + SCRIPTS:
       proc = self.run_file(name, '--help')
       self.assertEqual(proc.returncode, 1, proc.stderr)  # absl's --help
       self.assertIn('Greets someone; the first line of the help.',
@@ -84,10 +91,11 @@ class EntryPointTest(absltest.TestCase):
       # The flags section is headed by the program (absl: sys.argv[0]).
       helps[name] = proc.stdout.replace(os.path.join(self.dir, name),
                                         'PROGRAM')
-    self.assertEqual(helps['greet.py'], helps['greet-script'])
+    for name in SCRIPTS:
+      self.assertEqual(helps[name], helps['greet.py'], name)
 
   def test_flags_arguments_and_exit_status_reach_main(self):
-    for name in ('greet.py', 'greet-script'):
+    for name in ('greet.py',) + SCRIPTS:
       proc = self.run_file(name, '--name=you', 'extra')
       self.assertEqual(proc.returncode, 3, proc.stderr)
       self.assertEqual(proc.stdout, "hello you ['extra']\n", name)

@@ -12,9 +12,11 @@ and pyproject.toml points its console script (`wsvis-evaluate`, ...) at
 `run`. `python experiments/evaluate.py` runs the file as `__main__`, and
 absl's `--help` prints `__main__`'s docstring and the flags defined by the
 module named `sys.argv[0]`. A console script's `__main__` is pip's few-line
-wrapper (no docstring) and the binary is an imported module
-(`experiments.evaluate`), so `--help` would print neither. `run` hands both
-to absl, so the two ways of starting a binary print the same help.
+wrapper and the binary is an imported module (`experiments.evaluate`), so
+`--help` would print neither: the wrapper has no docstring, or, where the
+interpreter's path is too long for a `#!` line, a shell `exec` line that pip
+puts in a triple-quoted string. `run` gives absl the binary's docstring and
+flags, so the two ways of starting a binary print the same help.
 """
 
 import sys
@@ -44,8 +46,7 @@ def run(main: Callable[[List[str]], Any], module_name: str) -> None:
     # absl names the main module after sys.argv[0] (absl flags/_helpers.py,
     # get_module_object_and_name), and its short help lists that name's key
     # flags (FlagValues.main_module_help).
-    if not wrapper.__doc__:
-      wrapper.__doc__ = module.__doc__
+    wrapper.__doc__ = module.__doc__
     for flag in flags.FLAGS.get_key_flags_for_module(module_name):
       flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
   app.run(main)
