@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # Runs `bazel test //...` with the venv's python3 first on PATH and ends with
-# one line `N passed, N failed`. Arguments starting with `-` go to bazel test
-# as options; any other argument is a target pattern, and when there are
-# some they replace //... (`tools/bazel_test.sh //tests/core/...`).
+# one line `N passed, N failed`. Arguments are bazel test options (`--x=y`)
+# or target patterns: patterns replace //... (`tools/bazel_test.sh
+# //tests/core/...`), unless all of them subtract (`-//tests/experiments/...`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 options=()
 targets=()
+adds=0
 for arg in "$@"; do
-  if [[ "$arg" == -* ]]; then
-    options+=("$arg")
-  else
-    targets+=("$arg")
-  fi
+  case "$arg" in
+    -//* | -:* | -@*) targets+=("$arg") ;;
+    -*) options+=("$arg") ;;
+    *) targets+=("$arg"); adds=1 ;;
+  esac
 done
-[[ ${#targets[@]} -gt 0 ]] || targets=(//...)
+[[ $adds -eq 1 ]] || targets=(//... ${targets[@]+"${targets[@]}"})
 log="$(mktemp)"
 bazel test ${options[@]+"${options[@]}"} -- "${targets[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
