@@ -31,18 +31,14 @@ cli.py: --dataset, --data_dir, --dataset_config, --dataset_options,
 
 import copy
 import json
-import os
 import statistics
-import sys
 import time
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# pylint: disable=g-import-not-at-top
 from wsvis_tf.cam import config as cam_config
+from wsvis_tf.core import entry_point
 from wsvis_tf.irn import config as irn_config
 from wsvis_tf.pipeline import cli
 from wsvis_tf.pipeline.components import cam
@@ -172,5 +168,10 @@ def main(argv):
         + f' seeds={len(seeds)}')
 
 
+def run() -> None:
+  """The `wsvis-ablate-flowirn` console script: flags, then main."""
+  entry_point.run(main, __name__)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

@@ -14,17 +14,13 @@ Takes ~1 min on 2 CPU cores.
 """
 
 import dataclasses
-import os
-import sys
 
-from absl import app
 from absl import flags
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from wsvis_tf.data import sources  # pylint: disable=g-import-not-at-top
+from wsvis_tf.core import entry_point
+from wsvis_tf.data import sources
 from wsvis_tf.flow import benchmark
 from wsvis_tf.flow import extract
 from wsvis_tf.flow import train_lib
@@ -69,5 +65,10 @@ def main(argv):
   print(benchmark.result_line({r.name: r for r in results}))
 
 
+def run() -> None:
+  """The `wsvis-bench-flow` console script: flags, then main."""
+  entry_point.run(main, __name__)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

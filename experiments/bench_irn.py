@@ -19,15 +19,10 @@ Prints a table and a last line
 Takes ~1 min on 2 CPU cores (mostly XLA compilation, once per size).
 """
 
-import os
-import sys
-
-from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from wsvis_tf.irn import benchmark  # pylint: disable=g-import-not-at-top
+from wsvis_tf.core import entry_point
+from wsvis_tf.irn import benchmark
 
 _SIZES = flags.DEFINE_list('sizes', ['128x128', '256x256', '384x384',
                                      '480x854'], 'Frame sizes HxW.')
@@ -70,5 +65,10 @@ def main(argv):
         f'irn_peak_mb_480={get((480, 854), "peak_mb"):.1f}')
 
 
+def run() -> None:
+  """The `wsvis-bench-irn` console script: flags, then main."""
+  entry_point.run(main, __name__)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

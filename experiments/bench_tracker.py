@@ -17,16 +17,11 @@ Takes ~20 s on 2 CPU cores (building the default dataset once: ~1 min);
 --builder_config=tiny: ~10 s.
 """
 
-import os
-import sys
-
-from absl import app
 from absl import flags
 import tensorflow_datasets as tfds
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from wsvis_tf.data import sources  # pylint: disable=g-import-not-at-top
+from wsvis_tf.core import entry_point
+from wsvis_tf.data import sources
 from wsvis_tf.tracking import benchmark
 
 _DATA_DIR = flags.DEFINE_string('data_dir', 'work/tfds', 'TFDS data dir.')
@@ -54,5 +49,10 @@ def main(argv):
   print(benchmark.result_line(results))
 
 
+def run() -> None:
+  """The `wsvis-bench-tracker` console script: flags, then main."""
+  entry_point.run(main, __name__)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

@@ -1,8 +1,8 @@
 r"""Evaluates instance segmentation results; prints one JSON line of metrics.
 
-Frames (COCO mask AP through pycocotools), from the repository root:
-  PYTHONPATH=. .venv/bin/python experiments/evaluate.py --mode=frames \
-      --annotations=GT.json --results=RES.json
+Frames (COCO mask AP through pycocotools); `wsvis-evaluate` is the console
+script (pyproject.toml), `python experiments/evaluate.py` the same binary:
+  wsvis-evaluate --mode=frames --annotations=GT.json --results=RES.json
   -> {"AP": 0.41, "AP50": 0.63, "AP75": 0.44}
 
 Videos (the YouTube-VIS metric, as the youtubevos cocoapi computes it):
@@ -28,6 +28,7 @@ import sys
 from absl import app
 from absl import flags
 
+from wsvis_tf.core import entry_point
 from wsvis_tf.evaluation import frame_ap
 from wsvis_tf.evaluation import video_ap
 
@@ -65,5 +66,10 @@ def main(argv) -> int:
   return 0
 
 
+def run() -> None:
+  """The `wsvis-evaluate` console script: flags, then main."""
+  entry_point.run(main, __name__)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

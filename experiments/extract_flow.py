@@ -12,17 +12,13 @@ rerun resumes. On 2 CPU cores the procedural default (40 videos x 20 frames,
 """
 
 import json
-import os
-import sys
 
-from absl import app
 from absl import flags
 from absl import logging
 import tensorflow_datasets as tfds
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from wsvis_tf.data import sources  # pylint: disable=g-import-not-at-top
+from wsvis_tf.core import entry_point
+from wsvis_tf.data import sources
 from wsvis_tf.flow import extract
 from wsvis_tf.flow import flow_store
 from wsvis_tf.flow import train_lib
@@ -66,5 +62,10 @@ def main(argv):
   print(json.dumps(totals, indent=2, sort_keys=True))
 
 
+def run() -> None:
+  """The `wsvis-extract-flow` console script: flags, then main."""
+  entry_point.run(main, __name__)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

@@ -1,9 +1,9 @@
 r"""Runs the wsvis-tf pipeline: every stage that exists, in order.
 
-  python experiments/run_pipeline.py --dataset=synthetic --work_dir=work/demo \
-      --preset=quick
+  wsvis-pipeline --dataset=synthetic --work_dir=work/demo --preset=quick
 
-(`make demo` runs exactly that.) Stages write into <work_dir>/<stage>/ and a
+(the console script; `python experiments/run_pipeline.py` is the same, and
+`make demo` runs exactly that.) Stages write into <work_dir>/<stage>/ and a
 record stage.json; a stage whose record matches its config and inputs is
 skipped, so a rerun after a crash resumes, and a changed config reruns only
 what depends on it. On 2 CPU cores the quick preset's stages so far take
@@ -12,7 +12,7 @@ about a minute (building the procedural dataset dominates).
 Real data (datasets/real_video/README.md): --dataset=ytvis|cityscapes|
 video_folder --data_dir=DOWNLOAD, e.g.
 
-  python experiments/run_pipeline.py --dataset=ytvis \
+  wsvis-pipeline --dataset=ytvis \
       --data_dir=/data/ytvis2019 --work_dir=work/ytvis --preset=quick
 
 with --dataset_config, --dataset_options=key=value,... and
@@ -25,17 +25,10 @@ Flags: --until=STAGE stops after a stage; --force=a,b reruns stages;
 --list_stages prints the stages and exits.
 """
 
-import os
-import sys
-
-from absl import app
 from absl import flags
 from absl import logging
 
-# Running as a script: make the repository root importable.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# pylint: disable=g-import-not-at-top
+from wsvis_tf.core import entry_point
 from wsvis_tf.pipeline import cli
 
 cli.define_flags()
@@ -73,5 +66,10 @@ def main(argv):
            if ap50 is not None else ''))
 
 
+def run() -> None:
+  """The `wsvis-pipeline` console script: flags, then main."""
+  entry_point.run(main, __name__)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

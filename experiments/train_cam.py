@@ -25,16 +25,12 @@ layer names; nothing is downloaded; or --train_from_scratch); and
 """
 
 import os
-import sys
 
-from absl import app
 from absl import flags
 from absl import logging
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# pylint: disable=g-import-not-at-top
+from wsvis_tf.core import entry_point
 from wsvis_tf.pipeline import cli
 from wsvis_tf.pipeline.components import cam
 
@@ -86,5 +82,10 @@ def main(argv):
       print(f'{name}: {records[name].directory} {records[name].metrics}')
 
 
+def run() -> None:
+  """The `wsvis-train-cam` console script: flags, then main."""
+  entry_point.run(main, __name__)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

@@ -19,15 +19,12 @@ The final weights and config are written to <model_dir>/export/.
 
 import json
 import os
-import sys
 
-from absl import app
 from absl import flags
 from absl import logging
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from wsvis_tf.data import sources  # pylint: disable=g-import-not-at-top
+from wsvis_tf.core import entry_point
+from wsvis_tf.data import sources
 from wsvis_tf.flow import config as config_lib
 from wsvis_tf.flow import train_data
 from wsvis_tf.flow import train_lib
@@ -77,5 +74,10 @@ def main(argv):
   print(f'Weights: {export}')
 
 
+def run() -> None:
+  """The `wsvis-train-flow` console script: flags, then main."""
+  entry_point.run(main, __name__)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

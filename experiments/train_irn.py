@@ -18,15 +18,10 @@ Flags as run_pipeline.py (wsvis_tf/pipeline/cli.py);
 """
 
 import json
-import os
-import sys
 
-from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# pylint: disable=g-import-not-at-top
+from wsvis_tf.core import entry_point
 from wsvis_tf.pipeline import cli
 
 cli.define_flags()
@@ -45,5 +40,10 @@ def main(argv):
         f'{record.wall_time_s:.0f} s)')
 
 
+def run() -> None:
+  """The `wsvis-train-irn` console script: flags, then main."""
+  entry_point.run(main, __name__)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()

@@ -4,19 +4,21 @@ Builds the TFDS dataset first if it is not in --data_dir yet (offline), then
 writes <out_dir>/JPEGImages/<video>/<frame>.jpg and <out_dir>/instances.json
 (YouTube-VIS 2019 format), e.g.:
 
-  PYTHONPATH=. .venv/bin/python datasets/synthetic/export_ytvis.py \
-    --data_dir=/tmp/tfds --config=default --split=train --out_dir=/tmp/syn_ytvis
+  wsvis-synthetic-to-ytvis --data_dir=/tmp/tfds --config=default \
+    --split=train --out_dir=/tmp/syn_ytvis
+
+(the console script; `python datasets/synthetic/export_ytvis.py` is the same).
 
 About 11 s for the default train split on 2 CPU cores from scratch (5 s
 when the TFDS dataset is already built); writes 6.5 MB.
 """
 
-from absl import app
 from absl import flags
 from absl import logging
 import tensorflow_datasets as tfds
 
 from datasets.synthetic import synthetic
+from wsvis_tf.core import entry_point
 from wsvis_tf.data import gt_export
 
 _DATA_DIR = flags.DEFINE_string('data_dir', None,
@@ -42,5 +44,10 @@ def main(argv):
                len(gt['annotations']), _OUT_DIR.value)
 
 
+def run() -> None:
+  """The `wsvis-synthetic-to-ytvis` console script: flags, then main."""
+  entry_point.run(main, __name__)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  run()
