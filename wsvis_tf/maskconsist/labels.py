@@ -298,3 +298,49 @@ def boxes_and_box_masks(masks: tf.Tensor, classes: tf.Tensor, stride: int,
   crops = tf.where(valid[:, tf.newaxis, tf.newaxis], crops,
                    tf.fill(tf.shape(crops), float(PAD)))
   return boxes, crops
+
+
+def reencode_labels(masks: tf.Tensor, classes: tf.Tensor, source: tf.Tensor,
+                    gt_boxes: tf.Tensor, gt_masks: tf.Tensor, stride: int,
+                    crop_size: int) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+  """Mask R-CNN box labels of merged labels, keeping unchanged ones' own.
+
+  A label that is a copy of an input label (source >= 0) keeps that label's
+  gt_boxes / gt_masks as the input pipeline made them (from the full-size
+  masks, so MaskConsist and the baseline train on the same encoding of the
+  flowIRN labels); a new label is encoded from its canvas mask
+  (boxes_and_box_masks).
+
+  Args:
+    masks: [B, K, h, w] bool labels on the matching canvas.
+    classes: [B, K] int32, -1 padded.
+    source: [B, K] int32 index into the input labels, -1 for new ones.
+    gt_boxes: [B, K, 4] the input labels' boxes (network-input pixels).
+    gt_masks: [B, K, S, S] their box masks.
+    stride: The matching canvas' stride.
+    crop_size: S.
+
+  Returns:
+    (gt_boxes [B, K, 4], gt_classes [B, K] int32, gt_masks [B, K, S, S]),
+    -1 padded, for MaskConsistModel.train_heads.
+  """
+  batch, k = classes.shape[0], classes.shape[1]
+  h, w = masks.shape[2], masks.shape[3]
+  flat_masks = tf.reshape(masks, [-1, h, w])
+  flat_classes = tf.reshape(classes, [-1])
+  new_boxes, new_crops = boxes_and_box_masks(flat_masks, flat_classes,
+                                             stride, crop_size)
+  new_boxes = tf.reshape(new_boxes, [batch, k, 4])
+  new_crops = tf.reshape(new_crops, [batch, k, crop_size, crop_size])
+  index = tf.maximum(source, 0)
+  old_boxes = tf.gather(gt_boxes, index, batch_dims=1)
+  old_crops = tf.gather(gt_masks, index, batch_dims=1)
+  keep_old = source >= 0
+  boxes = tf.where(keep_old[..., tf.newaxis], old_boxes, new_boxes)
+  crops = tf.where(keep_old[..., tf.newaxis, tf.newaxis], old_crops,
+                   new_crops)
+  valid = tf.logical_and(classes > 0, boxes[..., 2] > boxes[..., 0])
+  boxes = tf.where(valid[..., tf.newaxis], boxes, float(PAD))
+  crops = tf.where(valid[..., tf.newaxis, tf.newaxis], crops, float(PAD))
+  classes = tf.where(valid, tf.cast(classes, tf.int32), PAD)
+  return boxes, classes, tf.cast(crops, gt_masks.dtype)
