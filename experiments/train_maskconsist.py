@@ -65,7 +65,7 @@ def main(argv):
   try:
     params = parse_params(_EXPERIMENT.value, _CONFIG_FILE.value,
                           _PARAMS_OVERRIDE.value)
-    train_lib.check_config(params)
+    train_lib.check_config(params, os.path.abspath(_MODEL_DIR.value))
   except (KeyError, ValueError) as e:
     print(f'train_maskconsist: error: {e}', file=sys.stderr)
     sys.exit(2)

@@ -47,8 +47,10 @@ def make_strategy(name: str = 'default') -> tf.distribute.Strategy:
         d.name for d in tf.config.list_logical_devices('CPU')]
     return tf.distribute.MirroredStrategy(devices)
   if name in ('multi_worker_mirrored', 'one_device'):
+    # Physical devices: listing logical ones would start the runtime, and
+    # collective ops must be configured before it starts.
     return distribute_utils.get_distribution_strategy(
-        name, num_gpus=len(tf.config.list_logical_devices('GPU')))
+        name, num_gpus=len(tf.config.list_physical_devices('GPU')))
   raise ValueError(f'unknown strategy {name!r}; expected one of {STRATEGIES}')
 
 
@@ -83,13 +85,20 @@ class ProgressAction:
         training.format_seconds(now - self._start))
 
 
-def check_config(params: config_definitions.ExperimentConfig) -> None:
-  """Raises ValueError on a config that cannot train (before any work)."""
+def check_config(params: config_definitions.ExperimentConfig,
+                 model_dir: Optional[str] = None) -> None:
+  """Raises ValueError on a config that cannot train (before any work).
+
+  The backbone's initialisation files are checked unless model_dir holds a
+  checkpoint to resume (which does not initialise the backbone again).
+  """
   task = params.task
   if not isinstance(task, config_lib.MaskConsistTaskConfig):
     raise ValueError(f'params.task is a {type(task).__name__}, not a '
                      'MaskConsistTaskConfig')
-  if task.model.backbone.type == config_lib.BACKBONE_TYPE:
+  resuming = bool(model_dir) and tf.train.latest_checkpoint(model_dir)
+  if (task.model.backbone.type == config_lib.BACKBONE_TYPE and
+      not resuming):
     backbone_lib.check_initialization(task.model.backbone.get())
   if params.trainer.train_steps < 1:
     raise ValueError('trainer.train_steps must be >= 1')
@@ -116,7 +125,7 @@ def train(params: config_definitions.ExperimentConfig, model_dir: str,
     maskconsist/<stat>, learning_rate)}; (metrics, model) with
     return_model.
   """
-  check_config(params)
+  check_config(params, model_dir)
   params.validate()
   params.lock()
   if isinstance(strategy, str):
