@@ -11,7 +11,8 @@ steps/s and ETA):
   task.train_data.source.data_dir=work/demo/tfds,\
   task.train_data.pseudo_labels=work/demo/pseudo_labels/pseudo_labels.json,\
   task.train_data.flow_dir=work/demo/flow/flows,\
-  task.model.backbone.wsvis_resnet.cam_checkpoint=work/demo/cam_train/checkpoints"
+  task.model.backbone.wsvis_resnet.cam_checkpoint=\
+  work/demo/cam_train/checkpoints"
 
 Each experiment's docstring gives its expected run time (the synthetic ones
 on 2 CPU cores). --strategy: default | mirrored (local GPUs, else logical

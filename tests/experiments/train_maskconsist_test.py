@@ -29,7 +29,8 @@ class TrainMaskConsistBinaryTest(tf.test.TestCase):
     self.assertEqual(os.path.basename(metrics['checkpoint']), 'ckpt-2')
     self.assertIn('maskconsist/transferred_b', metrics)
 
-    proc = binaries.run('train_maskconsist.py', '--experiment=maskconsist_ytvis',
+    proc = binaries.run('train_maskconsist.py',
+                        '--experiment=maskconsist_ytvis',
                         f'--model_dir={model_dir}/ytvis', check=False)
     self.assertEqual(proc.returncode, 2)
     self.assertIn('wsvis_resnet.imagenet_weights is empty', proc.stderr)

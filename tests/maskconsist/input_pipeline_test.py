@@ -264,6 +264,13 @@ class PairPipelineTest(tf.test.TestCase):
     scaled = infos[:, 0, 0] * infos[:, 0, 2]
     self.assertTrue(np.all(offsets <= np.maximum(scaled - [32, 64], 0) + 1))
 
+  def test_input_size_must_fit_the_levels(self):
+    with self.assertRaisesRegex(ValueError, r'input_size \[32, 48\].*2\^max'
+                                r'_level = 32'):
+      self._params(input_size=(32, 48))
+    with self.assertRaisesRegex(ValueError, 'matching_stride 3'):
+      self._params(stride=3)
+
   def test_without_matching_inputs(self):
     source = self._source(store=False)
     ds = input_pipeline.pairs_dataset(source, self._params(matching=False),
@@ -285,7 +292,8 @@ class PairPipelineTest(tf.test.TestCase):
   def test_flow_of_the_wrong_shape(self):
     empty = labels.empty_instances(H, W)
     frame = np.zeros((H, W, 3), np.uint8)
-    with self.assertRaisesRegex(ValueError, r'pair y: flow b->a.*\(30, 40, 2\)'):
+    with self.assertRaisesRegex(ValueError,
+                                r'pair y: flow b->a.*\(30, 40, 2\)'):
       input_pipeline.pair_example(frame, frame, empty, empty,
                                   np.zeros((H, W, 2)), np.zeros((H, W - 2, 2)),
                                   'pair y')

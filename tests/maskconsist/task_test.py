@@ -74,13 +74,15 @@ class TaskTest(tf.test.TestCase):
   def test_backbone_runs_once_per_step(self):
     task, model, optimizer, batch = self._setup(True)
     calls = []
-    original = model._get_backbone_and_decoder_features  # pylint: disable=protected-access
+    # pylint: disable=protected-access
+    original = model._get_backbone_and_decoder_features
 
     def counting(images):
       calls.append(images.shape)
       return original(images)
 
-    model._get_backbone_and_decoder_features = counting  # pylint: disable=protected-access
+    model._get_backbone_and_decoder_features = counting
+    # pylint: enable=protected-access
     step = tf.function(task.train_step)
     self._step(task, model, optimizer, batch, step)
     # One call per trace (tf.function traces twice when the optimizer

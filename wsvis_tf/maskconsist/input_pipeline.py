@@ -74,7 +74,7 @@ class PairSpec:
   name_b: str
 
 
-# --- Numpy side. -----------------------------------------------------------------
+# --- Numpy side. --------------------------------------------------------------
 
 
 def source_videos_fn(source, split: str, with_frames: bool = True
@@ -272,7 +272,7 @@ class PairSource:
         lambda: self.elements(shard, num_shards), output_signature=signature)
 
 
-# --- Graph side. -----------------------------------------------------------------
+# --- Graph side. --------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,6 +326,12 @@ class ParseParams:
         rpn_unmatched_threshold=parser.rpn_unmatched_threshold,
         rpn_batch_size_per_im=parser.rpn_batch_size_per_im,
         rpn_fg_fraction=parser.rpn_fg_fraction)
+    if params.padded_size != params.desired_size:
+      raise ValueError(
+          f'task.model.input_size {list(params.desired_size)} must be a '
+          f'multiple of 2^max_level = {2 ** params.max_level} (the model is '
+          f'built for input_size; tf-models would pad to '
+          f'{list(params.padded_size)})')
     h, w = params.padded_size
     s = params.matching_stride
     if s < 1 or h % s or w % s:

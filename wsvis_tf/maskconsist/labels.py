@@ -200,7 +200,7 @@ class PseudoLabels:
                        f'frame(s) that {what} lacks, e.g. {unknown[:3]}')
 
 
-# --- Graph side. ---------------------------------------------------------------
+# --- Graph side. --------------------------------------------------------------
 
 
 def pad_to(x: tf.Tensor, size: int, value) -> tf.Tensor:

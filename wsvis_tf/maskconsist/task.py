@@ -43,9 +43,11 @@ from absl import logging
 import tensorflow as tf
 import tf_keras
 
+from datasets.real_video import builder_config
 from official.core import task_factory
 from official.vision.tasks import maskrcnn
 from wsvis_tf.core import box_masks
+from wsvis_tf.data import sources
 from wsvis_tf.flow import flow_store as flow_store_lib
 from wsvis_tf.maskconsist import backbone as backbone_lib
 from wsvis_tf.maskconsist import config as config_lib
@@ -87,8 +89,6 @@ def make_matching_config(cfg: config_lib.Matching) -> matching.MatchingConfig:
 
 def make_source(cfg: config_lib.VideoSourceConfig):
   """The VideoSource a PairDataConfig names (prepared: the data stage)."""
-  from datasets.real_video import builder_config  # pylint: disable=g-import-not-at-top
-  from wsvis_tf.data import sources  # pylint: disable=g-import-not-at-top
   source = sources.get_source(
       cfg.dataset, cfg.data_dir or None, cfg.builder_config or None,
       cfg.tfds_dir or None, builder_config.parse_options(cfg.options))
@@ -155,7 +155,7 @@ class MaskConsistTask(maskrcnn.MaskRCNNTask):
           model.backbone, backbone_cfg.get()))
     super().initialize(model)
 
-  # --- Data. -------------------------------------------------------------------
+  # --- Data. ------------------------------------------------------------------
 
   def pair_source(self, params: config_lib.PairDataConfig
                  ) -> input_pipeline.PairSource:
@@ -201,7 +201,7 @@ class MaskConsistTask(maskrcnn.MaskRCNNTask):
         bool(params.is_training), params.seed, params.shuffle_buffer_size,
         params.cache, input_context)
 
-  # --- Training. ---------------------------------------------------------------
+  # --- Training. --------------------------------------------------------------
 
   def build_metrics(self, training: bool = True) -> List[Any]:
     metrics = super().build_metrics(training)
@@ -213,11 +213,10 @@ class MaskConsistTask(maskrcnn.MaskRCNNTask):
                     for name in matching_op.STAT_KEYS]
     return metrics
 
-  def maskconsist_labels(self, model: model_lib.MaskConsistModel,
+  def canvas_predictions(self, model: model_lib.MaskConsistModel,
                          shared: Mapping[str, Any],
-                         labels: Mapping[str, Any]
-                        ) -> Tuple[Dict[str, Any], tf.Tensor]:
-    """Steps 3-5 of the module docstring: the merged labels of 2B frames.
+                         labels: Mapping[str, Any]) -> Dict[str, tf.Tensor]:
+    """Step 3: the current predictions on the matching canvas, by pair.
 
     Args:
       model: The model.
@@ -225,48 +224,71 @@ class MaskConsistTask(maskrcnn.MaskRCNNTask):
       labels: The flattened labels (flatten_pairs).
 
     Returns:
-      (labels with GT_BOXES, GT_CLASSES, GT_MASKS, RPN_SCORE_TARGETS and
-       RPN_BOX_TARGETS replaced, stats [B, len(matching_op.STAT_KEYS)]).
+      matching_op's prediction inputs: {'pred_masks' [B, 2, N, h, w] bool
+      (pasted, binarised at matching.mask_threshold, empty beyond the
+      detections), 'pred_classes' [B, 2, N] int32, 'pred_boxes' [B, 2, N, 4]
+      (canvas pixels), 'pred_scores' [B, 2, N], 'num_pred' [B, 2]}.
     """
-    data = self.task_config.train_data
-    stride = data.matching_stride
-    image_shape = labels[keys.IMAGE_INFO][:, 1, :]
-    detections = model.detect(shared, image_shape, labels[keys.ANCHOR_BOXES])
-    full = labels[keys.FULL_MASKS]                    # [2B, K, h, w]
-    frames, _, h, w = full.shape
-    pairs = frames // 2
+    stride = self.task_config.train_data.matching_stride
+    detections = model.detect(shared, labels[keys.IMAGE_INFO][:, 1, :],
+                              labels[keys.ANCHOR_BOXES])
+    frames, _, h, w = labels[keys.FULL_MASKS].shape
     boxes = tf.cast(detections[keys.DETECTION_BOXES], tf.float32) / stride
     n = boxes.shape[1]
     masks = detections[keys.DETECTION_MASKS]
     pasted = box_masks.paste_masks(
         tf.reshape(masks, [frames * n] + masks.shape[2:]),
         tf.reshape(boxes, [frames * n, 4]), h, w)
-    valid = (tf.range(n)[tf.newaxis] <
-             tf.cast(detections[keys.NUM_DETECTIONS], tf.int32)[:, tf.newaxis])
+    count = tf.cast(detections[keys.NUM_DETECTIONS], tf.int32)
+    valid = tf.range(n)[tf.newaxis] < count[:, tf.newaxis]
     pred_masks = tf.logical_and(
         tf.reshape(pasted >= self._matching_config.mask_threshold,
                    [frames, n, h, w]),
         valid[:, :, tf.newaxis, tf.newaxis])
 
     def by_pair(x):
-      return tf.reshape(x, [pairs, 2] + x.shape.as_list()[1:])
+      return tf.reshape(x, [frames // 2, 2] + x.shape.as_list()[1:])
 
-    out = matching_op.consistent_labels_op(
-        by_pair(pred_masks),
-        by_pair(tf.cast(detections[keys.DETECTION_CLASSES], tf.int32)),
-        by_pair(boxes),
-        by_pair(tf.cast(detections[keys.DETECTION_SCORES], tf.float32)),
-        by_pair(tf.cast(detections[keys.NUM_DETECTIONS], tf.int32)),
-        by_pair(full), by_pair(labels[keys.GT_CLASSES]),
-        labels[keys.FLOW_AB], labels[keys.FLOW_BA], self._matching_config)
+    return {'pred_masks': by_pair(pred_masks),
+            'pred_classes': by_pair(tf.cast(
+                detections[keys.DETECTION_CLASSES], tf.int32)),
+            'pred_boxes': by_pair(boxes),
+            'pred_scores': by_pair(tf.cast(detections[keys.DETECTION_SCORES],
+                                           tf.float32)),
+            'num_pred': by_pair(count)}
+
+  def merged_labels(self, predictions: Mapping[str, tf.Tensor],
+                    labels: Mapping[str, Any]
+                   ) -> Tuple[Dict[str, Any], tf.Tensor]:
+    """Steps 4-5: matching (one py_function) and label re-encoding.
+
+    Args:
+      predictions: canvas_predictions' output.
+      labels: The flattened labels (flatten_pairs).
+
+    Returns:
+      (labels with GT_BOXES, GT_CLASSES, GT_MASKS, RPN_SCORE_TARGETS and
+       RPN_BOX_TARGETS replaced, stats [B, len(matching_op.STAT_KEYS)]).
+    """
+    data = self.task_config.train_data
+    frames = labels[keys.FULL_MASKS].shape[0]
+
+    def by_pair(x):
+      return tf.reshape(x, [frames // 2, 2] + x.shape.as_list()[1:])
 
     def by_frame(x):
       return tf.reshape(x, [frames] + x.shape.as_list()[2:])
 
+    out = matching_op.consistent_labels_op(
+        **predictions, label_masks=by_pair(labels[keys.FULL_MASKS]),
+        label_classes=by_pair(labels[keys.GT_CLASSES]),
+        flow_ab=labels[keys.FLOW_AB], flow_ba=labels[keys.FLOW_BA],
+        config=self._matching_config)
     gt_boxes, gt_classes, gt_masks = labels_lib.reencode_labels(
         by_frame(out[matching_op.MASKS]), by_frame(out[matching_op.CLASSES]),
         by_frame(out[matching_op.SOURCE]), labels[keys.GT_BOXES],
-        labels[keys.GT_MASKS], stride, data.parser.mask_crop_size)
+        labels[keys.GT_MASKS], data.matching_stride,
+        data.parser.mask_crop_size)
     scores, box_targets = labels_lib.rpn_targets_batch(
         labels_lib.make_anchor_labeler(data.parser),
         labels[keys.ANCHOR_BOXES], gt_boxes, gt_classes)
@@ -275,6 +297,17 @@ class MaskConsistTask(maskrcnn.MaskRCNNTask):
                 keys.GT_MASKS: gt_masks, keys.RPN_SCORE_TARGETS: scores,
                 keys.RPN_BOX_TARGETS: box_targets})
     return new, out[matching_op.STATS]
+
+  def maskconsist_labels(self, model: model_lib.MaskConsistModel,
+                         shared: Mapping[str, Any],
+                         labels: Mapping[str, Any]
+                        ) -> Tuple[Dict[str, Any], tf.Tensor]:
+    """Steps 3-5 of the module docstring: the merged labels of 2B frames.
+
+    canvas_predictions then merged_labels (a benchmark times them apart).
+    """
+    return self.merged_labels(
+        self.canvas_predictions(model, shared, labels), labels)
 
   def train_step(self, inputs: Tuple[Any, Any], model: tf_keras.Model,
                  optimizer: tf_keras.optimizers.Optimizer,
