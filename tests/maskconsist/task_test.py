@@ -45,7 +45,24 @@ class TaskTest(tf.test.TestCase):
   def test_step_trains_with_and_without_maskconsist(self):
     for maskconsist in (True, False):
       task, model, optimizer, batch = self._setup(maskconsist)
-      logs, results, changed = self._step(task, model, optimizer, batch)
+      calls = []
+      # pylint: disable=protected-access
+      original = model._get_backbone_and_decoder_features
+
+      def counting(images, original=original, calls=calls):
+        calls.append(images.shape)
+        return original(images)
+
+      model._get_backbone_and_decoder_features = counting
+      # pylint: enable=protected-access
+      step = tf.function(task.train_step)
+      logs, results, changed = self._step(task, model, optimizer, batch,
+                                          step)
+      # The backbone runs once per step, on both frames of both pairs: one
+      # call per trace (tf.function traces twice when the optimizer creates
+      # its slots on the first call).
+      self.assertLen(calls, step.experimental_get_tracing_count())
+      self.assertEqual(calls[0][0], 4)
       self.assertTrue(np.isfinite(float(logs['loss'])), maskconsist)
       for name in task_lib.LOSS_NAMES:
         self.assertTrue(np.isfinite(results[name]), name)
@@ -61,34 +78,15 @@ class TaskTest(tf.test.TestCase):
         self.assertNotIn(stat, results)
 
   def test_trains_on_background_only(self):
+    # MaskConsist's step (the baseline's forward is tf-models' own).
     empty = self.work.pseudo_labels('empty.json', keep=lambda a: False)
-    for maskconsist in (True, False):
-      task, model, optimizer, batch = self._setup(maskconsist, empty)
-      self.assertAllEqual(batch[1][keys.GT_CLASSES],
-                          -np.ones_like(batch[1][keys.GT_CLASSES]))
-      logs, results, changed = self._step(task, model, optimizer, batch)
-      self.assertTrue(np.isfinite(float(logs['loss'])))
-      self.assertGreater(results['rpn_score_loss'], 0.0)
-      self.assertGreater(changed, 0.3)
-
-  def test_backbone_runs_once_per_step(self):
-    task, model, optimizer, batch = self._setup(True)
-    calls = []
-    # pylint: disable=protected-access
-    original = model._get_backbone_and_decoder_features
-
-    def counting(images):
-      calls.append(images.shape)
-      return original(images)
-
-    model._get_backbone_and_decoder_features = counting
-    # pylint: enable=protected-access
-    step = tf.function(task.train_step)
-    self._step(task, model, optimizer, batch, step)
-    # One call per trace (tf.function traces twice when the optimizer
-    # creates its slots on the first call), on both frames of both pairs.
-    self.assertLen(calls, step.experimental_get_tracing_count())
-    self.assertEqual(calls[0][0], 4)
+    task, model, optimizer, batch = self._setup(True, empty)
+    self.assertAllEqual(batch[1][keys.GT_CLASSES],
+                        -np.ones_like(batch[1][keys.GT_CLASSES]))
+    logs, results, changed = self._step(task, model, optimizer, batch)
+    self.assertTrue(np.isfinite(float(logs['loss'])))
+    self.assertGreater(results['rpn_score_loss'], 0.0)
+    self.assertGreater(changed, 0.3)
 
   def test_nonfinite_loss_is_skipped_and_counted(self):
     task, model, optimizer, batch = self._setup(False)
@@ -167,6 +165,15 @@ class TaskTest(tf.test.TestCase):
     transferred = matching_op.stats_dict(stats)[matching.STAT_TRANSFERRED_B]
     self.assertAllEqual(transferred.numpy(),
                         (want_classes > 0).sum(axis=1))
+    # Before maskconsist_start_step: no prediction reaches matching, the
+    # pseudo-labels stay (frame b stays empty).
+    new, stats = task.maskconsist_labels(model, None, labels,
+                                         enabled=tf.constant(False))
+    self.assertAllEqual(new[keys.GT_CLASSES], labels[keys.GT_CLASSES])
+    self.assertAllEqual(new[keys.GT_BOXES][::2], labels[keys.GT_BOXES][::2])
+    stats = matching_op.stats_dict(stats)
+    self.assertAllEqual(stats[matching.STAT_CANDIDATES_A], [0, 0])
+    self.assertAllEqual(stats[matching.STAT_TRANSFERRED_B], [0, 0])
 
 
 if __name__ == '__main__':

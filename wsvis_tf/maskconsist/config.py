@@ -161,6 +161,10 @@ class MaskConsistTaskConfig(maskrcnn_cfg.MaskRCNNTask):
   train_data: PairDataConfig = dataclasses.field(
       default_factory=lambda: PairDataConfig(is_training=True))
   maskconsist: bool = True
+  # Steps trained on the pseudo-labels alone before MaskConsist starts
+  # transferring predictions (0: from the first step, as the paper says
+  # nothing of a warm-up).
+  maskconsist_start_step: int = 0
   matching: Matching = dataclasses.field(default_factory=Matching)
   # No tf-models validation here: evaluation is the pipeline's (COCO JSON).
   use_coco_metrics: bool = False

@@ -215,13 +215,17 @@ class MaskConsistTask(maskrcnn.MaskRCNNTask):
 
   def canvas_predictions(self, model: model_lib.MaskConsistModel,
                          shared: Mapping[str, Any],
-                         labels: Mapping[str, Any]) -> Dict[str, tf.Tensor]:
+                         labels: Mapping[str, Any],
+                         enabled: Optional[tf.Tensor] = None
+                        ) -> Dict[str, tf.Tensor]:
     """Step 3: the current predictions on the matching canvas, by pair.
 
     Args:
       model: The model.
       shared: model.shared_forward's output on the 2B frames.
       labels: The flattened labels (flatten_pairs).
+      enabled: Optional scalar bool; False hands matching no prediction
+        (the labels then stay the pseudo-labels: maskconsist_start_step).
 
     Returns:
       matching_op's prediction inputs: {'pred_masks' [B, 2, N, h, w] bool
@@ -240,6 +244,8 @@ class MaskConsistTask(maskrcnn.MaskRCNNTask):
         tf.reshape(masks, [frames * n] + masks.shape[2:]),
         tf.reshape(boxes, [frames * n, 4]), h, w)
     count = tf.cast(detections[keys.NUM_DETECTIONS], tf.int32)
+    if enabled is not None:
+      count = tf.where(enabled, count, tf.zeros_like(count))
     valid = tf.range(n)[tf.newaxis] < count[:, tf.newaxis]
     pred_masks = tf.logical_and(
         tf.reshape(pasted >= self._matching_config.mask_threshold,
@@ -300,14 +306,15 @@ class MaskConsistTask(maskrcnn.MaskRCNNTask):
 
   def maskconsist_labels(self, model: model_lib.MaskConsistModel,
                          shared: Mapping[str, Any],
-                         labels: Mapping[str, Any]
+                         labels: Mapping[str, Any],
+                         enabled: Optional[tf.Tensor] = None
                         ) -> Tuple[Dict[str, Any], tf.Tensor]:
     """Steps 3-5 of the module docstring: the merged labels of 2B frames.
 
     canvas_predictions then merged_labels (a benchmark times them apart).
     """
     return self.merged_labels(
-        self.canvas_predictions(model, shared, labels), labels)
+        self.canvas_predictions(model, shared, labels, enabled), labels)
 
   def train_step(self, inputs: Tuple[Any, Any], model: tf_keras.Model,
                  optimizer: tf_keras.optimizers.Optimizer,
@@ -320,7 +327,10 @@ class MaskConsistTask(maskrcnn.MaskRCNNTask):
       if self.task_config.maskconsist:
         shared = model.shared_forward(images, training=True)
         with tape.stop_recording():
-          labels, stats = self.maskconsist_labels(model, shared, labels)
+          enabled = (optimizer.iterations >=
+                     self.task_config.maskconsist_start_step)
+          labels, stats = self.maskconsist_labels(model, shared, labels,
+                                                  enabled)
         outputs = model.train_heads(
             shared, labels[keys.IMAGE_INFO][:, 1, :],
             labels[keys.ANCHOR_BOXES], labels[keys.GT_BOXES],
