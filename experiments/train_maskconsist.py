@@ -8,7 +8,7 @@ steps/s and ETA):
 
   python experiments/train_maskconsist.py --experiment=maskconsist_synthetic \
       --model_dir=work/demo/maskconsist --params_override="\
-  task.train_data.source.data_dir=work/demo/tfds,\
+  task.train_data.source.tfds_dir=work/demo/tfds,\
   task.train_data.pseudo_labels=work/demo/pseudo_labels/pseudo_labels.json,\
   task.train_data.flow_dir=work/demo/flow/flows,\
   task.model.backbone.wsvis_resnet.cam_checkpoint=\
