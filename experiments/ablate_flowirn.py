@@ -20,6 +20,13 @@ procedural data's exact flow instead of DDFlow (no flow stages).
 --cam_seed changes the CAM training seed (the shared stages rerun: give it
 its own --work_dir); --irn_overrides and --inference_overrides change the
 preset's IRN settings for every variant (give such runs a --tag).
+The dataset and preset flags are run_pipeline.py's (wsvis_tf/pipeline/
+cli.py: --dataset, --data_dir, --dataset_config, --dataset_options,
+--bad_frames, --imagenet_weights, --train_from_scratch, --force), e.g.
+
+  nice -n 10 python experiments/ablate_flowirn.py --dataset=ytvis \
+      --data_dir=/data/ytvis2019 --work_dir=work/ytvis --preset=quick \
+      --dataset_options=max_long_side=320
 """
 
 import copy
@@ -37,19 +44,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=g-import-not-at-top
 from wsvis_tf.cam import config as cam_config
 from wsvis_tf.irn import config as irn_config
-from wsvis_tf.pipeline import graph
-from wsvis_tf.pipeline import presets
-from wsvis_tf.pipeline import runner
+from wsvis_tf.pipeline import cli
 from wsvis_tf.pipeline.components import cam
 from wsvis_tf.pipeline.components import data
 from wsvis_tf.pipeline.components import flow
 from wsvis_tf.pipeline.components import irn
 
-_DATASET = flags.DEFINE_string('dataset', 'synthetic', 'Video source.')
-_DATA_DIR = flags.DEFINE_string('data_dir', None, 'As run_pipeline.py.')
-_WORK_DIR = flags.DEFINE_string('work_dir', 'work/demo', 'Work directory.')
-_PRESET = flags.DEFINE_enum('preset', 'quick', presets.preset_names(),
-                            'Stage settings.')
+PROGRAM = 'ablate_flowirn'
+cli.define_flags()
+FLAGS = flags.FLAGS
 _VARIANTS = flags.DEFINE_list('variants', list(irn.VARIANTS),
                               'Variants to run.')
 _FLOW = flags.DEFINE_enum('flow', 'stage', ['stage', 'ground_truth'],
@@ -86,11 +89,8 @@ def main(argv):
   seeds = [int(s) for s in _SEEDS.value]
   if len(set(seeds)) != len(seeds):
     raise app.UsageError(f'--seeds has duplicates: {seeds}')
-  work_dir = os.path.abspath(_WORK_DIR.value)
-  data_dir = os.path.abspath(_DATA_DIR.value) if _DATA_DIR.value else None
-  source = graph.make_source(_DATASET.value, data_dir, _PRESET.value,
-                             os.path.join(work_dir, 'tfds'))
-  preset = presets.get_preset(_PRESET.value, source.name)
+  work_dir = cli.work_dir()
+  source, preset = cli.source_and_preset(PROGRAM)
   irn_overrides = preset[irn.IRN_TRAIN].setdefault('irn', {})
   for section, values in json.loads(_IRN.value or '{}').items():
     irn_overrides.setdefault(section, {}).update(values)
@@ -102,30 +102,35 @@ def main(argv):
   preset_seed = irn_config.irn_config_from_dict(irn_overrides).train.seed
   seeds = seeds or [preset_seed]
 
-  shared = [data.make_stage(source, preset['data'])]
-  flow_stage = None
-  if _FLOW.value == 'stage':
-    shared += flow.make_stages(preset)
-    flow_stage = flow.NAME
-  shared += cam.make_stages(preset, source, flow_stage)
-  stages = list(shared)
   names = {}
-  for seed in seeds:
-    seeded = copy.deepcopy(preset)
-    seeded[irn.IRN_TRAIN]['irn'].setdefault('train', {})['seed'] = seed
-    tag = _stage_tag(_TAG.value, seed, preset_seed)
-    extra = irn.ablation_stages(seeded, source, shared, _VARIANTS.value, tag)
-    known = {s.name for s in stages}
-    stages += [s for s in extra if s.name not in known]
-    for v in _VARIANTS.value:
-      names[(v, seed)] = (f'{irn.IRN_TRAIN}_{v}{tag}',
-                          f'{irn.PSEUDO_LABELS}_{v}{tag}')
-  records = runner.run_stages(stages, work_dir, resources={'source': source})
+  try:
+    shared = [data.make_stage(source, preset['data'])]
+    flow_stage = None
+    if _FLOW.value == 'stage':
+      shared += flow.make_stages(preset)
+      flow_stage = flow.NAME
+    shared += cam.make_stages(preset, source, flow_stage)
+    stages = list(shared)
+    for seed in seeds:
+      seeded = copy.deepcopy(preset)
+      seeded[irn.IRN_TRAIN]['irn'].setdefault('train', {})['seed'] = seed
+      tag = _stage_tag(_TAG.value, seed, preset_seed)
+      extra = irn.ablation_stages(seeded, source, shared, _VARIANTS.value,
+                                  tag)
+      known = {s.name for s in stages}
+      stages += [s for s in extra if s.name not in known]
+      for v in _VARIANTS.value:
+        names[(v, seed)] = (f'{irn.IRN_TRAIN}_{v}{tag}',
+                            f'{irn.PSEUDO_LABELS}_{v}{tag}')
+  except ValueError as e:
+    cli.usage_error(PROGRAM, e)
+  records = cli.run_stages(PROGRAM, stages, {'source': source},
+                           force=FLAGS.force)
 
   irn_cfg = irn_config.irn_config_from_dict(irn_overrides)
   cam_cfg = cam_config.cam_config_from_dict(preset[cam.CAM_TRAIN]['cam'])
   print(f'\nflowIRN ablation (paper Table 4) on {source.name} '
-        f'({_PRESET.value}), flow: {_FLOW.value}, work dir {work_dir}'
+        f'({FLAGS.preset}), flow: {_FLOW.value}, work dir {work_dir}'
         + (f', IRN overrides {_IRN.value}' if _IRN.value else '')
         + (f', inference overrides {_INFER.value}' if _INFER.value else ''))
   fb = irn_cfg.flow_boundary

@@ -28,7 +28,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top
 from wsvis_tf.pipeline import cli
-from wsvis_tf.pipeline import runner
 
 cli.define_flags()
 FLAGS = flags.FLAGS
@@ -38,9 +37,9 @@ STAGE = 'pseudo_labels'
 def main(argv):
   del argv
   source, stages = cli.source_and_stages('make_pseudo_labels')
-  records = runner.run_stages(stages, cli.work_dir(),
-                              resources={'source': source},
-                              force=FLAGS.force, until=STAGE)
+  records = cli.run_stages('make_pseudo_labels', stages,
+                           {'source': source}, force=FLAGS.force,
+                           until=STAGE)
   record = records[STAGE]
   print(json.dumps(record.metrics, indent=2, sort_keys=True))
   print(f'Pseudo-labels: {record.path("pseudo_labels.json")}')

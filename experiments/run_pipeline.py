@@ -16,7 +16,10 @@ video_folder --data_dir=DOWNLOAD, e.g.
       --data_dir=/data/ytvis2019 --work_dir=work/ytvis --preset=quick
 
 with --dataset_config, --dataset_options=key=value,... and
---bad_frames=error|skip to choose how the dataset is prepared.
+--bad_frames=error|skip to choose how the dataset is prepared. The paper and
+cityscapes presets start ResNet-50 from ImageNet weights:
+--imagenet_weights=resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5
+(the keras.applications file, local), or --train_from_scratch.
 
 Flags: --until=STAGE stops after a stage; --force=a,b reruns stages;
 --list_stages prints the stages and exits.
@@ -34,7 +37,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top
 from wsvis_tf.pipeline import cli
-from wsvis_tf.pipeline import runner
 
 cli.define_flags()
 FLAGS = flags.FLAGS
@@ -53,8 +55,8 @@ def main(argv):
     return
   logging.info('Pipeline: dataset=%s preset=%s work_dir=%s data_dir=%s',
                FLAGS.dataset, FLAGS.preset, work_dir, FLAGS.data_dir)
-  records = runner.run_stages(stages, work_dir, resources={'source': source},
-                              force=FLAGS.force, until=_UNTIL.value)
+  records = cli.run_stages('run_pipeline', stages, {'source': source},
+                           force=FLAGS.force, until=_UNTIL.value)
   print(f'\nwsvis-tf pipeline on {FLAGS.dataset} ({FLAGS.preset}), '
         f'work dir {work_dir}')
   print(f'{"stage":16s} {"status":8s} {"wall s":>8s}  outputs')

@@ -15,10 +15,12 @@ dense CRF; 10 s without), measured while sharing the cores with other jobs;
 the flow stages it needs for f-CAMs are DDFlow's (see train_flow.py).
 --preset=smoke takes about 20 s in all.
 
-Flags: --imagenet_weights=FILE loads ImageNet weights into the backbone
-(a Keras HDF5 file with keras.applications.ResNet50 layer names; nothing is
-downloaded); --voc_data_dir=DIR is the TFDS data dir holding a prepared
-voc/2012 (cityscapes preset); --strategy=mirrored trains on every local GPU
+Flags as run_pipeline.py (wsvis_tf/pipeline/cli.py), among them
+--imagenet_weights=FILE, the ImageNet ResNet-50 the paper and cityscapes
+presets start from (a Keras HDF5 file with keras.applications.ResNet50
+layer names; nothing is downloaded; or --train_from_scratch); and
+--voc_data_dir=DIR, the TFDS data dir holding a prepared voc/2012
+(cityscapes preset); --strategy=mirrored trains on every local GPU
 (tf.distribute.MirroredStrategy).
 """
 
@@ -34,7 +36,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top
 from wsvis_tf.pipeline import cli
-from wsvis_tf.pipeline import runner
 from wsvis_tf.pipeline.components import cam
 
 cli.define_flags()
@@ -42,8 +43,6 @@ FLAGS = flags.FLAGS
 _UNTIL = flags.DEFINE_enum('until', cam.CAM_TRAIN,
                            [cam.CAM_TRAIN, cam.CAM, cam.IR_LABELS],
                            'Last stage to run.')
-_IMAGENET = flags.DEFINE_string('imagenet_weights', None,
-                                'Keras HDF5 ResNet-50 ImageNet weights.')
 _VOC_DIR = flags.DEFINE_string('voc_data_dir', None,
                                'TFDS data dir with a prepared voc/2012.')
 _STRATEGY = flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored'],
@@ -65,9 +64,6 @@ def _needed(stages, last):
 def main(argv):
   del argv
   overrides = {}
-  if _IMAGENET.value:
-    overrides['backbone'] = {'imagenet_weights':
-                                 os.path.abspath(_IMAGENET.value)}
   if _VOC_DIR.value:
     overrides['pretrain'] = {'data_dir': os.path.abspath(_VOC_DIR.value)}
   source, stages = cli.source_and_stages('train_cam')
@@ -78,8 +74,8 @@ def main(argv):
   resources = {'source': source}
   if _STRATEGY.value == 'mirrored':
     resources['strategy'] = tf.distribute.MirroredStrategy()
-  records = runner.run_stages(stages, cli.work_dir(), resources=resources,
-                              force=FLAGS.force)
+  records = cli.run_stages('train_cam', stages, resources,
+                           force=FLAGS.force)
   for name, rec in records.items():
     logging.info('%s %s %.1f s %s', name, rec.status, rec.wall_time_s,
                  rec.metrics)

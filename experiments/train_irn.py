@@ -5,9 +5,11 @@ r"""Trains IRN / flowIRN heads: the pipeline up to its 'irn_train' stage.
 
 runs (or skips, when up to date in --work_dir) the stages irn_train reads
 (data, DDFlow flow, CAM training and extraction, IR labels) and then
-irn_train itself: IRN's boundary and displacement heads on the CAM
-network's frozen backbone, with the f-Bound loss (paper eq 3) when the
-preset enables it (all presets do: flowIRN). A rerun resumes from the
+irn_train itself: IRN's boundary and displacement heads on a frozen
+backbone (the CAM network's in the smoke and quick presets; a separate
+ImageNet ResNet-50 from --imagenet_weights in paper and cityscapes, as
+official IRN), with the f-Bound loss (paper eq 3) when the preset enables it
+(all presets do: flowIRN). A rerun resumes from the
 latest checkpoint. On 2 CPU cores the quick preset's irn_train takes ~3 min
 (the upstream stages ~35 min the first time). TensorBoard:
 `tensorboard --logdir <work_dir>/irn_train/tensorboard`.
@@ -26,7 +28,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top
 from wsvis_tf.pipeline import cli
-from wsvis_tf.pipeline import runner
 
 cli.define_flags()
 FLAGS = flags.FLAGS
@@ -36,9 +37,8 @@ STAGE = 'irn_train'
 def main(argv):
   del argv
   source, stages = cli.source_and_stages('train_irn')
-  records = runner.run_stages(stages, cli.work_dir(),
-                              resources={'source': source},
-                              force=FLAGS.force, until=STAGE)
+  records = cli.run_stages('train_irn', stages, {'source': source},
+                           force=FLAGS.force, until=STAGE)
   record = records[STAGE]
   print(json.dumps(record.metrics, indent=2, sort_keys=True))
   print(f'IRN model: {record.path("model.json")} ({record.status}, '

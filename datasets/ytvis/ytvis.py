@@ -5,6 +5,10 @@ sec 4.1; see ytvis_json.split_train_val):
   train       the paper's `train_train`: every video not in train_val;
   validation  the paper's `train_val`: 10 videos per category, fixed seed.
 (The pipeline's stages read 'train' and 'validation' for every dataset.)
+A download too small for that draw (it would leave less than
+min_train_fraction = 70 % of the videos for training) gets a validation
+split scaled down to fit, with a warning (ytvis_json.train_val_split); one
+with fewer than 3 videos is an error.
 
 Frames: with the all-frames download (`train_all_frames`), a video holds
 every frame of its folder and ANNOTATED marks the frames the JSON lists
@@ -46,6 +50,8 @@ from wsvis_tf.core import mask_ops
 
 YTVIS_2019_CLASSES = ytvis_json.YTVIS_2019_CLASSES
 FRAME_MODES = ('auto', 'all', 'annotated')
+# Fewest videos a download may have: 2 for training, 1 for validation.
+MIN_VIDEOS = 3
 
 # Where each part may be, in order of preference (see manual_dir).
 JSON_LOCATIONS = (
@@ -83,12 +89,17 @@ class WsvisYtvisConfig(builder_config.RealVideoConfig):
       the annotated frames), 'all' or 'annotated'.
     val_videos_per_class: videos per category in validation (train_val).
     split_seed: seed of the train_val draw.
+    min_train_fraction: when the val_videos_per_class draw would leave less
+      than this fraction of the videos for training, validation is scaled
+      down to fit (ytvis_json.train_val_split; at least one video); 0 keeps
+      the draw whatever it leaves.
     class_names: category names in id order; set by make_builder from the
       JSON (YouTube-VIS 2019's 40 unless the JSON has others).
   """
   frames: str = 'auto'
   val_videos_per_class: int = 10
   split_seed: int = 0
+  min_train_fraction: float = 0.7
   class_names: Tuple[str, ...] = YTVIS_2019_CLASSES
 
   INTERNAL_FIELDS = frozenset({'class_names'})
@@ -102,6 +113,10 @@ class WsvisYtvisConfig(builder_config.RealVideoConfig):
         self.val_videos_per_class < 0):
       raise ValueError('val_videos_per_class must be an int >= 0, got '
                        f'{self.val_videos_per_class!r}')
+    if not isinstance(self.min_train_fraction, (int, float)) or not (
+        0 <= self.min_train_fraction <= 1):
+      raise ValueError('min_train_fraction must be a number in [0, 1], got '
+                       f'{self.min_train_fraction!r}')
 
 
 DEFAULT_CONFIG = WsvisYtvisConfig(
@@ -187,9 +202,8 @@ class WsvisYtvis(builder_config.RealVideoBuilder):
           'annotated frames from %s, so one frame index step is several '
           'frames of the original video (5 in YouTube-VIS).',
           ' or '.join(ALL_FRAMES_LOCATIONS[:2]), layout.frames.location)
-    val = ytvis_json.split_train_val(
-        {v.name: v.classes for v in ann.videos}, cfg.val_videos_per_class,
-        cfg.split_seed)
+    draw = self._train_val_split(ann, manual.root, layout.json_source)
+    val = draw.validation
     splits = {
         'train': [v for v in ann.videos if v.name not in val],
         'validation': [v for v in ann.videos if v.name in val],
@@ -205,12 +219,48 @@ class WsvisYtvis(builder_config.RealVideoBuilder):
         'annotations': layout.json_source,
         'frames_source': layout.frames.location,
         'validation_videos': sorted(val),
+        'validation_per_class': {'asked': draw.per_class_asked,
+                                 'used': draw.per_class_used,
+                                 'scaled': draw.scaled},
         'skipped_frames': {},
     })
     logging.info('YouTube-VIS split: %d train, %d validation videos',
                  len(splits['train']), len(splits['validation']))
     return {split: self._generate_examples(layout, videos, split)
             for split, videos in splits.items() if videos}
+
+  def _train_val_split(self, ann: ytvis_json.Annotations, root: str,
+                       json_source: str) -> ytvis_json.Split:
+    """The validation videos (paper split, scaled down if needed).
+
+    Raises:
+      InputError: fewer than MIN_VIDEOS videos.
+    """
+    cfg = self.builder_config
+    n = len(ann.videos)
+    if n < MIN_VIDEOS:
+      raise manual_dir.InputError(
+          f'the YouTube-VIS directory {root} has {n} video(s) '
+          f'({json_source}); the train / validation split needs at least '
+          f'{MIN_VIDEOS}')
+    video_classes = {v.name: v.classes for v in ann.videos}
+    draw = ytvis_json.train_val_split(video_classes, cfg.val_videos_per_class,
+                                      cfg.split_seed, cfg.min_train_fraction)
+    if draw.scaled:
+      drawn = ytvis_json.class_counts(ann.videos, draw.validation)
+      present = ytvis_json.class_counts(ann.videos)
+      per_class = [drawn.get(c, 0) for c in present]
+      logging.warning(
+          'YouTube-VIS %s: %d videos are too few for %d validation videos '
+          'per category while keeping %d%% of them for training; validation '
+          'scaled down to %d videos: validation per category asked %d, used '
+          '%d (%d-%d over the %d categories; the dataset option '
+          'min_train_fraction=0 keeps the unscaled draw).', json_source, n,
+          draw.per_class_asked, round(100 * cfg.min_train_fraction),
+          len(draw.validation), draw.per_class_asked, draw.per_class_used,
+          min(per_class, default=0), max(per_class, default=0),
+          len(present))
+    return draw
 
   def _generate_examples(self, layout: Layout,
                          videos: List[ytvis_json.Video],

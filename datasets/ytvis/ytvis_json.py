@@ -12,11 +12,17 @@ random with a fixed seed, a video counting for every category it contains
 `train_train` is the rest. The draw ranks a category's candidate videos by a
 hash of (seed, category, video name), so the split depends only on the
 JSON's content, not on its order, the Python or the numpy version.
+
+Small datasets (`train_val_split`): when the paper's draw would leave less
+than a fraction (70 %) of the videos for training, the validation split is
+drawn again, scaled down to fit (see `scaled_split_train_val`); on
+YouTube-VIS 2019 (2,238 videos, 390 drawn) the paper's draw is kept as is.
 """
 
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set
 
@@ -185,6 +191,131 @@ def split_train_val(video_classes: Mapping[str, Iterable[int]],
                         key=lambda v, c=c: _rank(seed, c, v))
     chosen.update(candidates[:need])
   return chosen
+
+
+def max_validation_videos(num_videos: int, min_train_fraction: float) -> int:
+  """The most validation videos that keep min_train_fraction for training.
+
+  At least one when there are 3 videos or more (3 videos: 1 validation, 2
+  training, below 70 %); min_train_fraction 0 allows every video.
+  """
+  if not 0 <= min_train_fraction <= 1:
+    raise ValueError(f'min_train_fraction must be in [0, 1], got '
+                     f'{min_train_fraction}')
+  # round(): 0.7 * 10 is 7.000000000000001 in floating point, 7 videos.
+  min_train = math.ceil(round(min_train_fraction * num_videos, 9))
+  return max(num_videos - min_train, 1 if num_videos >= 3 else 0)
+
+
+def _budgeted_draw(classes: Mapping[str, Set[int]], per_class: int, seed: int,
+                   budget: int, keep_training: bool) -> Set[str]:
+  """Round-robin draw of at most `budget` videos; see scaled_split_train_val.
+  """
+  counts: Dict[int, int] = {}
+  for cs in classes.values():
+    for c in cs:
+      counts[c] = counts.get(c, 0) + 1
+  order = sorted(counts, key=lambda c: (-counts[c], c))
+  left = dict(counts)  # Training videos of each category, so far.
+  have = {c: 0 for c in counts}  # Validation videos of each category.
+  chosen: Set[str] = set()
+  for round_ in range(1, per_class + 1):
+    for c in order:
+      if have[c] >= round_:
+        continue
+      candidates = [v for v, cs in classes.items()
+                    if c in cs and v not in chosen and
+                    (not keep_training or all(left[k] >= 2 for k in cs))]
+      if not candidates:
+        continue
+      if len(chosen) >= budget:
+        return chosen
+      video = min(candidates, key=lambda v, c=c: _rank(seed, c, v))
+      chosen.add(video)
+      for k in classes[video]:
+        left[k] -= 1
+        have[k] += 1
+  return chosen
+
+
+def scaled_split_train_val(video_classes: Mapping[str, Iterable[int]],
+                           per_class: int, max_videos: int,
+                           seed: int = 0) -> Set[str]:
+  """A validation draw of at most max_videos videos, balanced by category.
+
+  Rounds r = 1 .. per_class: in each, every category with fewer than r
+  validation videos gets one more, the categories with the most videos
+  first (they can best spare one; ties by index), each drawn by the same
+  hash rank as split_train_val; a video counts for each of its categories.
+  The draw stops when max_videos are drawn, so every category gets its
+  first validation video before any gets a second. A video is drawn only if
+  each of its categories keeps a training video; if that leaves nothing to
+  draw (every category in a single video), the rule is dropped, so that
+  there is a validation video.
+
+  Args:
+    video_classes: video name -> 0-based classes of its annotations.
+    per_class: validation videos per category wanted (the rounds).
+    max_videos: the most validation videos (max_validation_videos).
+    seed: changes the draw.
+  """
+  classes = {v: set(c) for v, c in video_classes.items()}
+  chosen = _budgeted_draw(classes, per_class, seed, max_videos,
+                          keep_training=True)
+  if not chosen and max_videos > 0:
+    chosen = _budgeted_draw(classes, per_class, seed, max_videos,
+                            keep_training=False)
+  return chosen
+
+
+@dataclasses.dataclass
+class Split:
+  """The validation draw of train_val_split.
+
+  Attributes:
+    validation: names of the validation (train_val) videos; the others are
+      the training (train_train) videos.
+    per_class_asked: validation videos per category asked for.
+    per_class_used: validation videos that every category holding at least
+      two videos got (per_class_asked when not scaled; a category whose
+      videos are all in training on the paper's draw is not counted).
+    scaled: the paper's draw left too few training videos, and validation
+      was drawn by scaled_split_train_val instead.
+  """
+  validation: Set[str]
+  per_class_asked: int
+  per_class_used: int
+  scaled: bool
+
+
+def train_val_split(video_classes: Mapping[str, Iterable[int]],
+                    per_class: int, seed: int = 0,
+                    min_train_fraction: float = 0.7) -> Split:
+  """The paper's split, scaled down when the videos are too few for it.
+
+  split_train_val (paper sec 4.1) when its draw keeps min_train_fraction of
+  the videos for training (always on YouTube-VIS 2019: 390 of 2,238
+  videos); otherwise scaled_split_train_val within that budget.
+
+  Args:
+    video_classes: video name -> 0-based classes of its annotations.
+    per_class: validation videos per category asked (10 in the paper).
+    seed: changes the draw.
+    min_train_fraction: in [0, 1]; 0 keeps the paper's draw always.
+  """
+  classes = {v: set(c) for v, c in video_classes.items()}
+  val = split_train_val(classes, per_class, seed)
+  budget = max_validation_videos(len(classes), min_train_fraction)
+  if len(val) <= budget:
+    return Split(val, per_class, per_class, scaled=False)
+  val = scaled_split_train_val(classes, per_class, budget, seed)
+  counts: Dict[int, int] = {}
+  for cs in classes.values():
+    for c in cs:
+      counts[c] = counts.get(c, 0) + 1
+  drawn = {c: sum(1 for v in val if c in classes[v]) for c in counts}
+  spare = [drawn[c] for c in counts if counts[c] >= 2]
+  return Split(val, per_class, min(spare, default=0), scaled=True)
 
 
 def class_counts(videos: Sequence[Video], names: Optional[Set[str]] = None

@@ -3,6 +3,7 @@
 Run: PYTHONPATH=. .venv/bin/python datasets/ytvis/ytvis_test.py (~15 s).
 """
 
+import hashlib
 import json
 import os
 
@@ -43,7 +44,10 @@ class YtvisBuilderTest(absltest.TestCase):
     self.videos = make_videos()
 
   def build(self, **options):
+    # One validation video per category, exactly (the paper's draw, not
+    # scaled down: 3 of the 4 videos).
     options.setdefault('val_videos_per_class', 1)
+    options.setdefault('min_train_fraction', 0)
     builder = ytvis.prepare(self.root, tfds_dir=self.tfds_dir, **options)
     examples = {split: {e[keys.VIDEO_ID].decode(): e for e in
                         tfds.as_numpy(builder.as_dataset(split=split))}
@@ -126,6 +130,7 @@ class YtvisBuilderTest(absltest.TestCase):
                                                 'train_all_frames.zip')))
     self.assertFalse(os.path.exists(os.path.join(zipped_root, 'train')))
     builder = ytvis.prepare(zipped_root, val_videos_per_class=1,
+                            min_train_fraction=0,
                             tfds_dir=self.create_tempdir('t2').full_path)
     self.assertIn('train_all_frames.zip!',
                   builder.info.metadata['frames_source'])
@@ -258,6 +263,148 @@ class YtvisSplitTest(absltest.TestCase):
     # With 2 per category, category 1 needs one more.
     val = ytvis_json.split_train_val(videos, 2, seed=0)
     self.assertLen(val & {'b1', 'b2'}, 1)
+
+
+def ytvis_2019_sized():
+  """2,238 videos of 40 categories, as YouTube-VIS 2019 train.
+
+  1 to 3 categories a video, skewed towards low indices (as person is the
+  most frequent); made with hashlib, so the same on any Python or numpy.
+  """
+  videos = {}
+  for i in range(2238):
+    h = hashlib.sha256(f'video {i}'.encode()).digest()
+    k = 3 if h[0] % 20 == 0 else 2 if h[0] % 4 == 0 else 1
+    classes = set()
+    for j in range(k):
+      u = int.from_bytes(h[4 + 4 * j:8 + 4 * j], 'big') / 2**32
+      classes.add(int(40 * u**1.6))
+    videos[h[16:21].hex()] = classes
+  return videos
+
+
+class YtvisSmallSplitTest(absltest.TestCase):
+  """train_val_split: the paper's draw, scaled down for small downloads."""
+
+  def test_paper_split_unchanged_at_ytvis_2019_size(self):
+    videos = ytvis_2019_sized()
+    self.assertLen(set().union(*videos.values()), 40)
+    split = ytvis_json.train_val_split(videos, 10, seed=0)
+    self.assertFalse(split.scaled)
+    self.assertEqual((split.per_class_asked, split.per_class_used), (10, 10))
+    self.assertEqual(split.validation,
+                     ytvis_json.split_train_val(videos, 10, seed=0))
+    # The draw of the code before train_val_split existed, pinned.
+    self.assertLen(split.validation, 318)
+    self.assertEqual(
+        hashlib.sha256('\n'.join(sorted(split.validation)).encode()
+                      ).hexdigest(),
+        '0c844fbe93080505329dcacd47cc3de8781432f90e687731c06892c3df3eb4b6')
+
+  def test_max_validation_videos(self):
+    # At least 70 % training, at least one validation video from 3 videos.
+    for n, want in [(0, 0), (2, 0), (3, 1), (4, 1), (6, 1), (7, 2),
+                    (10, 3), (24, 7), (2238, 671)]:
+      self.assertEqual(ytvis_json.max_validation_videos(n, 0.7), want, n)
+    self.assertEqual(ytvis_json.max_validation_videos(24, 0.0), 24)
+    self.assertEqual(ytvis_json.max_validation_videos(24, 1.0), 1)
+    with self.assertRaisesRegex(ValueError, 'min_train_fraction'):
+      ytvis_json.max_validation_videos(24, 1.5)
+
+  def test_scaled_split_is_balanced_and_keeps_70_percent(self):
+    # 24 single-category videos; category sizes 9, 7, 4, 3, 1.
+    sizes = [9, 7, 4, 3, 1]
+    videos = {f'c{c}_v{i}': {c} for c, n in enumerate(sizes)
+              for i in range(n)}
+    split = ytvis_json.train_val_split(videos, 10, seed=0)
+    self.assertTrue(split.scaled)
+    self.assertLen(split.validation, 7)  # 24 - ceil(0.7 * 24)
+    drawn = [sum(1 for v in split.validation if c in videos[v])
+             for c in range(5)]
+    # Round robin over the categories that can spare a video (the one of
+    # category 4 stays in training), largest first: 1 each, then 3 more.
+    self.assertEqual(drawn, [2, 2, 2, 1, 0])
+    self.assertEqual(split.per_class_used, 1)
+    self.assertEqual(split.validation, ytvis_json.train_val_split(
+        dict(reversed(list(videos.items()))), 10, seed=0).validation)
+    self.assertNotEqual(split.validation, ytvis_json.train_val_split(
+        videos, 10, seed=1).validation)
+
+  def test_scaled_split_never_takes_a_category_s_last_training_video(self):
+    # 'both' is the only video of category 1: drawing it for category 0
+    # would leave category 1 without training video.
+    videos = {'both': {0, 1}, 'a1': {0}, 'a2': {0}, 'a3': {0}, 'a4': {0},
+              'a5': {0}, 'a6': {0}}
+    for seed in range(5):
+      split = ytvis_json.train_val_split(videos, 10, seed=seed)
+      self.assertTrue(split.scaled)
+      self.assertLen(split.validation, 2)  # 7 - ceil(4.9)
+      self.assertNotIn('both', split.validation)
+
+  def test_at_least_one_validation_video(self):
+    # Every category in one video: no video can be spared, one is drawn.
+    videos = {'a': {0}, 'b': {1}, 'c': {2}}
+    split = ytvis_json.train_val_split(videos, 10, seed=0)
+    self.assertTrue(split.scaled)
+    self.assertLen(split.validation, 1)
+    self.assertEqual(split.per_class_used, 0)
+
+  def test_unscaled_when_the_draw_fits(self):
+    videos = {f'c{c}_v{i}': {c} for c in range(3) for i in range(10)}
+    split = ytvis_json.train_val_split(videos, 2, seed=0)
+    self.assertFalse(split.scaled)
+    self.assertLen(split.validation, 6)
+    self.assertEqual(split.validation,
+                     ytvis_json.split_train_val(videos, 2, seed=0))
+    # min_train_fraction 0: the paper's draw, whatever it leaves.
+    small = {'a': {0}, 'b': {1}, 'c': {2}, 'd': {0}}
+    split = ytvis_json.train_val_split(small, 10, min_train_fraction=0)
+    self.assertFalse(split.scaled)
+    self.assertLen(split.validation, 4)
+
+
+class YtvisSmallDownloadTest(absltest.TestCase):
+  """The builder on downloads too small for the paper's split."""
+
+  def setUp(self):
+    super().setUp()
+    self.root = self.create_tempdir('data').full_path
+    self.tfds_dir = self.create_tempdir('tfds').full_path
+
+  def write(self, n):
+    videos = [test_fixtures.moving_boxes(f'v{i:02d}', [(PERSON, DOG, CAT)[
+        i % 3]], num_frames=2, seed=i) for i in range(n)]
+    test_fixtures.write_ytvis(self.root, videos, CLASSES, all_frames=False)
+
+  def test_default_options_scale_the_split_down_with_one_warning(self):
+    self.write(10)
+    with self.assertLogs(level='WARNING') as logs:
+      builder = ytvis.prepare(self.root, tfds_dir=self.tfds_dir)
+    scaled = [m for m in logs.output if 'too few' in m]
+    self.assertLen(scaled, 1)
+    self.assertIn('10 videos are too few for 10 validation videos per '
+                  'category', scaled[0])
+    self.assertIn('validation per category asked 10, used 1', scaled[0])
+    self.assertEqual(builder.info.metadata['validation_per_class'],
+                     {'asked': 10, 'used': 1, 'scaled': True})
+    splits = builder.info.splits
+    self.assertEqual(splits['validation'].num_examples, 3)  # 10 - 7
+    self.assertEqual(splits['train'].num_examples, 7)
+    val = set(builder.info.metadata['validation_videos'])
+    self.assertEqual(sorted(int(v[1:]) % 3 for v in val), [0, 1, 2])
+
+  def test_fewer_than_three_videos_is_an_error(self):
+    self.write(2)
+    with self.assertRaisesRegex(
+        manual_dir.InputError,
+        f'^the YouTube-VIS directory {self.root} has 2 video\\(s\\) '
+        r'\(.*train\.json\); the train / validation split needs at least 3$'):
+      ytvis.prepare(self.root, tfds_dir=self.tfds_dir)
+
+  def test_min_train_fraction_is_checked(self):
+    self.write(3)
+    with self.assertRaisesRegex(ValueError, 'min_train_fraction must be'):
+      ytvis.make_builder(self.root, min_train_fraction=2)
 
 
 class YtvisBadInputTest(absltest.TestCase):

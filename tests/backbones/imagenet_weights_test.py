@@ -71,6 +71,41 @@ class ImagenetWeightsTest(tf.test.TestCase):
       imagenet_weights.load_imagenet_weights(
           resnet.build_resnet('resnet_tiny'), path)
 
+  def test_check_accepts_what_load_accepts(self):
+    path = os.path.join(self.get_temp_dir(), 'check_tiny.h5')
+    resnet.build_resnet('resnet_tiny').save_weights(path)
+    imagenet_weights.check_weights_file(path, 'resnet_tiny')  # no error
+    full = os.path.join(self.get_temp_dir(), 'check_model.h5')
+    resnet.build_resnet('resnet_tiny').save(full)
+    imagenet_weights.check_weights_file(full, 'resnet_tiny')
+
+  def test_check_refuses_what_load_refuses(self):
+    path = os.path.join(self.get_temp_dir(), 'check_small.h5')
+    resnet.build_resnet('resnet_small').save_weights(path)
+    with self.assertRaisesRegex(ValueError, 'does not fit backbone '
+                                "'resnet_tiny'"):
+      imagenet_weights.check_weights_file(path, 'resnet_tiny')
+    with self.assertRaisesRegex(ValueError, 'does not fit backbone'):
+      imagenet_weights.load_imagenet_weights(
+          resnet.build_resnet('resnet_tiny'), path)
+    # Missing: a ValueError too (a usage error for the binaries).
+    with self.assertRaisesRegex(ValueError, 'nope.h5.*does not exist'):
+      imagenet_weights.check_weights_file(
+          os.path.join(self.get_temp_dir(), 'nope.h5'), 'resnet_tiny')
+    junk = os.path.join(self.get_temp_dir(), 'check_junk.h5')
+    with open(junk, 'w') as f:
+      f.write('not hdf5')
+    with self.assertRaisesRegex(ValueError, 'not an HDF5'):
+      imagenet_weights.check_weights_file(junk, 'resnet_tiny')
+
+  def test_check_sees_a_rewritten_file(self):
+    path = os.path.join(self.get_temp_dir(), 'check_rewritten.h5')
+    resnet.build_resnet('resnet_tiny').save_weights(path)
+    imagenet_weights.check_weights_file(path, 'resnet_tiny')
+    resnet.build_resnet('resnet_small').save_weights(path)
+    with self.assertRaisesRegex(ValueError, 'does not fit'):
+      imagenet_weights.check_weights_file(path, 'resnet_tiny')
+
 
 if __name__ == '__main__':
   tf.test.main()

@@ -7,6 +7,8 @@ import statistics
 
 from absl.testing import absltest
 
+from datasets.real_video import test_fixtures
+from datasets.ytvis import ytvis_json
 from tests.experiments import binaries
 
 
@@ -49,6 +51,32 @@ class AblateFlowIrnTest(absltest.TestCase):
       self.assertFalse(json.load(f)['config']['irn']['flow_boundary'][
           'enabled'])
     self.assertIsNotNone(re.search(r'irn\s+no\s+no', out))
+
+  def test_real_data_flags_reach_the_dataset(self):
+    # The flags every pipeline binary shares (wsvis_tf/pipeline/cli.py):
+    # --dataset_options and --bad_frames reach the YouTube-VIS builder,
+    # whose prepared config is named after them. IRN alone reads no flow,
+    # so no DDFlow stage runs (--flow=ground_truth: ytvis has none, and the
+    # IR labels fall back to plain CAMs). ~40 s.
+    data = self.create_tempdir('ytvis').full_path
+    work = self.create_tempdir('work').full_path
+    videos = [test_fixtures.moving_boxes(f'vid_{i}', [7 * (i % 2)],
+                                         num_frames=4, seed=i)
+              for i in range(4)]
+    test_fixtures.write_ytvis(data, videos, ytvis_json.YTVIS_2019_CLASSES)
+    out = binaries.run('ablate_flowirn.py', '--dataset=ytvis',
+                       f'--data_dir={data}', f'--work_dir={work}',
+                       '--preset=smoke', '--variants=irn',
+                       '--flow=ground_truth', '--bad_frames=skip',
+                       '--dataset_options=val_videos_per_class=1').stdout
+    self.assertRegex(out.strip().splitlines()[-1],
+                     r'^RESULT irn=\d+\.\d\d seeds=1$')
+    with open(os.path.join(work, 'data', 'dataset.json')) as f:
+      summary = json.load(f)
+    self.assertEqual(summary['dataset'], 'ytvis')
+    self.assertIn('bad_frames.skip', summary['tfds_name'])
+    self.assertIn('val_videos_per_class.1', summary['tfds_name'])
+    self.assertEqual(sum(s['videos'] for s in summary['splits'].values()), 4)
 
   def test_duplicate_seeds_are_refused(self):
     proc = binaries.run('ablate_flowirn.py', '--preset=smoke',

@@ -67,6 +67,41 @@ class RunPipelineTest(absltest.TestCase):
     self.assertEqual(statuses['contact_sheet'], 'ran')
     self.assertEqual(statuses['data'], 'skipped')
 
+  def test_same_seed_same_outputs(self):
+    # Two runs of the first half with the same seed, in two work dirs: every
+    # stage writes the same outputs (stage.json's output digest covers
+    # every file of a stage's outputs: flows, CAMs, IR labels, checkpoints,
+    # pseudo-labels; TensorBoard logs are not outputs), and a third run
+    # with another seed does not.
+    runs = {}
+    for name, seed in (('a', 0), ('b', 0), ('c', 1)):
+      work = self.create_tempdir(name).full_path
+      run_pipeline('--dataset=synthetic', f'--work_dir={work}',
+                   '--preset=smoke', f'--seed={seed}',
+                   '--until=pseudo_labels')
+      runs[name] = work
+    stages = ('data', 'flow_train', 'flow', 'cam_train', 'cam', 'ir_labels',
+              'irn_train', 'pseudo_labels')
+
+    def record(name, stage):
+      with open(os.path.join(runs[name], stage, 'stage.json')) as f:
+        return json.load(f)
+
+    for stage in stages:
+      self.assertEqual(record('a', stage)['output_digest'],
+                       record('b', stage)['output_digest'], stage)
+    for stage in ('flow_train', 'cam_train', 'irn_train'):
+      self.assertNotEqual(record('a', stage)['output_digest'],
+                          record('c', stage)['output_digest'], stage)
+    self.assertEqual(record('c', 'cam_train')['config']['cam']['train'][
+        'seed'], 1)
+    with open(os.path.join(runs['a'], 'pseudo_labels',
+                           'pseudo_labels.json'), 'rb') as f:
+      first = f.read()
+    with open(os.path.join(runs['b'], 'pseudo_labels',
+                           'pseudo_labels.json'), 'rb') as f:
+      self.assertEqual(first, f.read())
+
   def test_unknown_dataset_is_a_usage_error(self):
     proc = binaries.run(
         'run_pipeline.py', '--dataset=nope',

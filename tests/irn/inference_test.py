@@ -4,7 +4,9 @@ from absl.testing import absltest
 import numpy as np
 import tensorflow as tf
 
+from wsvis_tf.backbones import resnet
 from wsvis_tf.irn import inference
+from wsvis_tf.irn import model as model_lib
 
 _SQUARES = ((3, 12, 2, 11), (3, 12, 13, 22))  # rows, cols at stride 4
 
@@ -28,6 +30,38 @@ def _scene(size=24, squares=_SQUARES):
     displacement[inside] = np.stack([cy - ys, cx - xs], -1)[inside]
     ids[inside] = k + 1
   return boundary, displacement, ids
+
+
+class MeanDisplacementTest(absltest.TestCase):
+  """IRN's MeanShift: the mean displacement over the inference set."""
+
+  def test_shifted_displacements_average_to_zero(self):
+    tf.random.set_seed(0)
+    model = model_lib.IrnModel(resnet.build_resnet('resnet_tiny'))
+    model(tf.zeros([1, 32, 32, 3]))
+    # Give the untrained displacement head a clear bias.
+    model.heads.dp_out.set_weights([np.full_like(
+        model.heads.dp_out.get_weights()[0], 0.01)])
+    network = model_lib.EdgeDisplacement(model)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (20, 28, 3)).astype(np.uint8)
+              for _ in range(3)]
+    shift = model.heads.mean_shift.running_mean
+    shift.assign([5.0, -3.0])
+    got = inference.mean_displacement(network, frames, 2.0)
+    shift.assign([0.0, 0.0])
+    raw = inference.mean_displacement(network, frames, 2.0)
+    # What the head currently subtracts does not change the statistic.
+    np.testing.assert_allclose(got, raw, rtol=1e-5, atol=1e-5)
+    self.assertGreater(np.abs(raw).max(), 1e-3)
+    # Subtracting it, the displacements average to zero over the frames.
+    shift.assign(raw)
+    means = [np.mean(network(inference.scaled_frame(f, 2.0))[
+        'displacement'].numpy(), axis=(0, 1)) for f in frames]
+    np.testing.assert_allclose(np.mean(means, axis=0), [0.0, 0.0],
+                               atol=1e-5)
+    with self.assertRaisesRegex(ValueError, 'at least one frame'):
+      inference.mean_displacement(network, [], 1.0)
 
 
 class ClusterTest(absltest.TestCase):

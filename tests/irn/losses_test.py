@@ -223,6 +223,29 @@ class FlowBoundaryLossTest(absltest.TestCase):
     grad = _affinity_gradient(aff, tf.constant(flow), index, 2.0)
     np.testing.assert_array_equal(np.sign(grad), np.where(d > 2, 1.0, -1.0))
 
+  def test_push_only_leaves_pairs_without_a_motion_difference(self):
+    # The 4 px step, lambda 2: eq 3 pulls the pairs on one side together
+    # (gradient -lambda / n); push-only leaves them (0) and pushes the
+    # pairs across the step apart as eq 3 does (d - lambda = 2).
+    flow, index, p, col = _step_edge(4.0)
+    aff = tf.fill((1, len(index.offsets)) + index.output_size(4, 12), 0.5)
+    n = float(np.prod(aff.shape))
+    eq3 = _affinity_gradient(aff, tf.constant(flow), index, 2.0)[0] * n
+    push = _affinity_gradient(aff, tf.constant(flow), index, 2.0,
+                              pull=False)[0] * n
+    self.assertAlmostEqual(eq3[p[(0, 1)], 0, col(7)], -2.0, places=4)
+    self.assertAlmostEqual(push[p[(0, 1)], 0, col(7)], 0.0, places=6)
+    self.assertAlmostEqual(eq3[p[(0, 3)], 0, col(4)], 2.0, places=4)
+    self.assertAlmostEqual(push[p[(0, 3)], 0, col(4)], 2.0, places=4)
+    # Value: mean over pairs of max(d - lambda, 0) a.
+    d = losses.pair_flow_difference(tf.constant(flow), index,
+                                    losses.ENDPOINTS).numpy()
+    got = losses.flow_boundary_loss(aff, tf.constant(flow), index, 2.0,
+                                    pull=False)
+    self.assertAlmostEqual(float(got),
+                           float(np.mean(np.maximum(d - 2.0, 0) * 0.5)),
+                           places=5)
+
   def test_max_difference_bounds_the_push(self):
     # A 10 px step: uncapped, a pair across it is pushed apart with
     # d - lambda = 8 per pair, four times as hard as a pair on one side is

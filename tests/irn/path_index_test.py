@@ -94,5 +94,57 @@ class SliceTest(absltest.TestCase):
       self.index.sources(tf.zeros([9, 11]))
 
 
+class GradientTest(absltest.TestCase):
+  """The fixed-order custom gradients equal what autodiff computes."""
+
+  def setUp(self):
+    super().setUp()
+    self.index = path_index.PathIndex(4)
+    rng = np.random.default_rng(1)
+    # Values on a coarse grid, so many paths have tied maxima.
+    self.x = tf.constant(rng.integers(0, 4, size=(2, 9, 11, 2)).astype(
+        np.float32) / 4)
+
+  def _reference_path_max(self, x, mode):
+    """path_max by plain slices, stack and reduce_max (autodiff)."""
+    x, out_h, out_w = self.index._prepare(x, mode, 1.0)  # pylint: disable=protected-access
+    return tf.stack([tf.reduce_max(tf.stack(
+        [self.index._window(x, int(py), int(px), out_h, out_w)  # pylint: disable=protected-access
+         for py, px in path]), 0) for path in self.index.paths], axis=1)
+
+  def _reference_destinations(self, x):
+    x, out_h, out_w = self.index._prepare(x, 'valid', 0.0)  # pylint: disable=protected-access
+    return tf.stack([self.index._window(x, int(dy), int(dx), out_h, out_w)  # pylint: disable=protected-access
+                     for dy, dx in self.index.offsets], axis=1)
+
+  def _grads(self, fn, upstream_seed):
+    out_shape = fn(self.x).shape
+    upstream = tf.constant(np.random.default_rng(upstream_seed).normal(
+        size=out_shape).astype(np.float32))
+    with tf.GradientTape() as tape:
+      tape.watch(self.x)
+      y = fn(self.x)
+    return y.numpy(), tape.gradient(y, self.x, upstream).numpy()
+
+  def test_path_max_gradient(self):
+    for mode in ('valid', 'same'):
+      got = self._grads(lambda x: self.index.path_max(x, mode), 2)  # pylint: disable=cell-var-from-loop
+      want = self._grads(lambda x: self._reference_path_max(x, mode), 2)  # pylint: disable=cell-var-from-loop
+      np.testing.assert_array_equal(got[0], want[0])
+      np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-5)
+      self.assertGreater(np.abs(got[1]).sum(), 0)
+
+  def test_destinations_gradient(self):
+    got = self._grads(self.index.destinations, 3)
+    want = self._grads(self._reference_destinations, 3)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-5)
+
+  def test_integer_maps_have_no_gradient_path(self):
+    labels = tf.constant(np.arange(2 * 9 * 11).reshape(2, 9, 11), tf.int32)
+    self.assertEqual(self.index.path_max(labels).dtype, tf.int32)
+    self.assertEqual(self.index.destinations(labels).dtype, tf.int32)
+
+
 if __name__ == '__main__':
   absltest.main()

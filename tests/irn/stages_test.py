@@ -2,17 +2,20 @@
 
 Runs data -> cam_train -> cam -> ir_labels (f-CAMs from the exact flow of the
 tiny procedural dataset) -> irn_train (f-Bound) -> pseudo_labels (f-CAMs),
-then checks the COCO file, resuming, the empty set and the ablation graph.
-~40 s on 2 CPU cores.
+then checks the COCO file, resuming, the empty set, the ablation graph and
+heads on a separate ImageNet backbone. ~1 min on 2 CPU cores.
 """
 
+import copy
 import json
 import os
 import shutil
 import tempfile
 
 from absl.testing import absltest
+import numpy as np
 
+from wsvis_tf.backbones import resnet
 from wsvis_tf.core import atomic_io
 from wsvis_tf.evaluation import frame_ap
 from wsvis_tf.pipeline import graph
@@ -153,6 +156,42 @@ class StagesTest(absltest.TestCase):
     self.assertEqual(off({'feature': 'gradient', 'flow_weight': 5.0}),
                      off({}))
     self.assertEqual(off({})['flow_boundary'], {'enabled': False})
+
+  def test_heads_on_a_separate_imagenet_backbone(self):
+    # Official IRN (and the paper and cityscapes presets with
+    # --imagenet_weights): the heads sit on a frozen ImageNet backbone, not
+    # on the CAM network's. A random resnet_tiny file stands in for it.
+    weights = os.path.join(self.work_dir, 'imagenet_tiny.h5')
+    reference = resnet.build_resnet('resnet_tiny')
+    reference.save_weights(weights)
+    config = copy.deepcopy(self.preset[irn.IRN_TRAIN])
+    config['irn']['backbone'] = {'source': 'imagenet', 'name': 'resnet_tiny',
+                                 'imagenet_weights': weights}
+    train = irn.make_irn_train_stage(config, name='irn_train_imagenet',
+                                     has_exact_flow=True)
+    self.assertNotIn(cam.CAM_TRAIN, train.inputs)
+    labels = irn.make_pseudo_labels_stage(
+        irn.inherit_fcam(self.preset[irn.PSEUDO_LABELS],
+                         self.preset['ir_labels']),
+        name='pseudo_labels_imagenet', irn_stage=train.name,
+        has_exact_flow=True)
+    records = runner.run_stages(self.stages + [train, labels], self.work_dir,
+                                resources={'source': self.source})
+    self.assertGreater(records[train.name].metrics['steps'], 0)
+    self.assertEqual(records[labels.name].metrics['frames'],
+                     records[irn.PSEUDO_LABELS].metrics['frames'])
+    backbone = irn.load_irn_model(records[train.name]).backbone
+    cam_backbone = cam.load_backbone(records[cam.CAM_TRAIN])
+    for layer in reference.layers:
+      if not layer.weights:
+        continue
+      # Frozen through training: the file's weights, exactly.
+      for got, want in zip(backbone.get_layer(layer.name).get_weights(),
+                           layer.get_weights()):
+        np.testing.assert_array_equal(got, want, err_msg=layer.name)
+    self.assertFalse(np.array_equal(
+        cam_backbone.get_layer('conv1_conv').get_weights()[0],
+        reference.get_layer('conv1_conv').get_weights()[0]))
 
   def test_flow_source_errors(self):
     with self.assertRaisesRegex(ValueError, 'needs the flow stage'):

@@ -120,12 +120,14 @@ class WsvisResNetTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "init = 'imagenet21k'"):
       backbone.check_initialization(_config(init='imagenet21k').get())
     backbone.check_initialization(_config(init='random').get())
-    # A file of another architecture.
+    # A file of another architecture: refused before training starts.
     path = os.path.join(self.create_tempdir().full_path, 'small.h5')
     resnet.build_resnet('resnet_small').save_weights(path)
-    with self.assertRaisesRegex(ValueError, 'imagenet_weights:.*does not fit'):
-      backbone.initialize(_build(), _config(init='imagenet',
-                                            imagenet_weights=path).get())
+    for check in (backbone.check_initialization,
+                  lambda c: backbone.initialize(_build(), c)):
+      with self.assertRaisesRegex(ValueError,
+                                  'imagenet_weights:.*does not fit'):
+        check(_config(init='imagenet', imagenet_weights=path).get())
 
   def test_weight_decay_on_trainable_convolutions(self):
     model = factory.build_backbone(

@@ -16,6 +16,8 @@ from official.modeling.hyperparams import base_config
 
 from wsvis_tf.backbones import resnet
 
+SELECTIONS = ('last', 'heldout_loss')
+
 
 @dataclasses.dataclass
 class BackboneConfig(base_config.Config):
@@ -45,6 +47,10 @@ class TrainConfig(base_config.Config):
   resize_long: Tuple[int, int] = (320, 640)
   batch_size: int = 16
   epochs: float = 5.0
+  # Steps per model; when set it replaces epochs. An epoch budget starves a
+  # small dataset (a few dozen videos give each model a hundred or two
+  # steps), a step budget does not.
+  steps: Optional[int] = None
   learning_rate: float = 0.1
   # IRN PolyOptimizer: lr * (1 - step / max_step) ** 0.9.
   poly_power: float = 0.9
@@ -104,8 +110,15 @@ class CamConfig(base_config.Config):
       paper: a network trained from scratch on a few dozen videos learns to
       recognise each video's background, and its CAMs on those videos spill
       over it. Each model trains `train.epochs` over its share of the
-      frames, so k models cost about what one does; the IRN heads reuse
-      model 0's backbone.
+      frames (or `train.steps`), so with epochs two models cost what one
+      does and k models (k - 1) times that; the IRN heads reuse model 0's
+      backbone.
+    selection: Which checkpoint of each cross-fitted model makes the CAMs:
+      'last', or 'heldout_loss', the one (every train.checkpoint_every
+      steps) with the lowest classification loss on its held-out fold's
+      frames -- their frame labels, the only supervision a user has, and
+      frames the model never trained on (wsvis_tf/cam/selection.py).
+      Needs cross_fit_folds > 1.
   """
   backbone: BackboneConfig = dataclasses.field(default_factory=BackboneConfig)
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
@@ -113,6 +126,7 @@ class CamConfig(base_config.Config):
       default_factory=ExtractionConfig)
   pretrain: PretrainConfig = dataclasses.field(default_factory=PretrainConfig)
   cross_fit_folds: int = 1
+  selection: str = 'last'
 
   def validate(self) -> None:
     super().validate()
@@ -133,6 +147,14 @@ class CamConfig(base_config.Config):
     if self.cross_fit_folds < 1:
       raise ValueError(f'cross_fit_folds must be >= 1, got '
                        f'{self.cross_fit_folds}')
+    if t.steps is not None and t.steps < 1:
+      raise ValueError(f'train.steps must be >= 1 or null, got {t.steps}')
+    if self.selection not in SELECTIONS:
+      raise ValueError(f'selection must be one of {SELECTIONS}, got '
+                       f'{self.selection!r}')
+    if self.selection != 'last' and self.cross_fit_folds < 2:
+      raise ValueError(f'selection {self.selection!r} needs held-out frames: '
+                       'cross_fit_folds >= 2')
 
 
 def cam_config_from_dict(overrides: Optional[Mapping[str, Any]] = None

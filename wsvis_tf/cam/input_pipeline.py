@@ -10,6 +10,12 @@ horizontal flip, random crop, images smaller than the crop placed at a random
 offset in a crop-sized canvas. The canvas is filled with the ImageNet mean
 colour, which the backbone's preprocessing maps to 0 (IRN pads its
 normalised crops with 0).
+
+Reproducible: every random draw is a stateless op keyed by a per-example
+seed from `tf.data.Dataset.random(seed)`, so the same seed gives the same
+augmented batches in the same order however tf.data schedules its parallel
+map (stateful tf.random ops inside a parallel map hand out their random
+numbers in scheduling order).
 """
 
 from typing import Dict, Tuple
@@ -24,14 +30,15 @@ Example = Dict[str, tf.Tensor]
 
 
 def random_resize_long(image: tf.Tensor, min_long: int,
-                       max_long: int) -> tf.Tensor:
+                       max_long: int, seed: tf.Tensor) -> tf.Tensor:
   """Resizes [H, W, 3] so its long side is uniform in [min_long, max_long].
 
   Returns float32 RGB in [0, 255] (bicubic, antialiased, clipped: IRN uses
-  skimage rescale with order=3 and anti_aliasing).
+  skimage rescale with order=3 and anti_aliasing). seed: [2] int (stateless).
   """
   shape = tf.cast(tf.shape(image)[:2], tf.float32)
-  target = tf.random.uniform([], min_long, max_long + 1, dtype=tf.int32)
+  target = tf.random.stateless_uniform([], seed, min_long, max_long + 1,
+                                       dtype=tf.int32)
   scale = tf.cast(target, tf.float32) / tf.reduce_max(shape)
   size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), 1)
   out = tf.image.resize(tf.cast(image, tf.float32), size, method='bicubic',
@@ -39,33 +46,48 @@ def random_resize_long(image: tf.Tensor, min_long: int,
   return tf.clip_by_value(out, 0.0, 255.0)
 
 
-def random_crop_or_pad(image: tf.Tensor, crop_size: int) -> tf.Tensor:
+def random_crop_or_pad(image: tf.Tensor, crop_size: int,
+                       seed: tf.Tensor) -> tf.Tensor:
   """A random crop_size x crop_size window of [H, W, 3] float (IRN crop).
 
   Where the image is smaller than the crop along an axis, it sits at a
-  random offset in a canvas of the ImageNet mean colour.
+  random offset in a canvas of the ImageNet mean colour. seed: [2] int.
   """
+  seeds = tf.random.experimental.stateless_split(seed, 3)
   h, w = tf.shape(image)[0], tf.shape(image)[1]
   pad_h = tf.maximum(crop_size - h, 0)
   pad_w = tf.maximum(crop_size - w, 0)
-  off_y = tf.random.uniform([], 0, pad_h + 1, dtype=tf.int32)
-  off_x = tf.random.uniform([], 0, pad_w + 1, dtype=tf.int32)
+  off_y = tf.random.stateless_uniform([], seeds[0], 0, pad_h + 1,
+                                      dtype=tf.int32)
+  off_x = tf.random.stateless_uniform([], seeds[1], 0, pad_w + 1,
+                                      dtype=tf.int32)
   mean = tf.constant(resnet.IMAGENET_RGB_MEAN, tf.float32)
   canvas = tf.image.pad_to_bounding_box(image - mean, off_y, off_x,
                                         h + pad_h, w + pad_w) + mean
-  return tf.image.random_crop(canvas, [crop_size, crop_size, 3])
+  return tf.image.stateless_random_crop(canvas, [crop_size, crop_size, 3],
+                                        seeds[2])
 
 
 def train_augment(example: Example, crop_size: int,
-                  resize_long: Tuple[int, int]) -> Example:
-  """IRN's CAM training augmentation; returns IMAGE float32, LABELS."""
+                  resize_long: Tuple[int, int],
+                  seed: tf.Tensor) -> Example:
+  """IRN's CAM training augmentation; returns IMAGE float32, LABELS.
+
+  seed: [2] int, the example's stateless seed (same seed, same output).
+  """
+  seeds = tf.random.experimental.stateless_split(seed, 3)
   image = random_resize_long(example[keys.IMAGE], resize_long[0],
-                             resize_long[1])
-  image = tf.image.random_flip_left_right(image)
-  image = random_crop_or_pad(image, crop_size)
+                             resize_long[1], seeds[0])
+  image = tf.image.stateless_random_flip_left_right(image, seeds[1])
+  image = random_crop_or_pad(image, crop_size, seeds[2])
   image.set_shape([crop_size, crop_size, 3])
   return {keys.IMAGE: image,
           keys.LABELS: tf.cast(example[keys.LABELS], tf.float32)}
+
+
+def example_seeds(seed: int) -> tf.data.Dataset:
+  """An endless dataset of [2] int64 stateless seeds, fixed by seed."""
+  return tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
 
 
 def video_frames(videos: tf.data.Dataset,
@@ -87,7 +109,7 @@ def training_dataset(frames: tf.data.Dataset, crop_size: int,
     batch_size: B, the global batch size (the strategy splits it).
     shuffle_buffer: Examples in the shuffle buffer.
     cache: Keep the decoded frames in memory (small datasets).
-    seed: Shuffle seed.
+    seed: Seed of the shuffle and of every example's augmentation.
   """
   ds = frames.map(lambda e: {keys.IMAGE: e[keys.IMAGE],
                              keys.LABELS: e[keys.LABELS]})
@@ -95,6 +117,7 @@ def training_dataset(frames: tf.data.Dataset, crop_size: int,
     ds = ds.cache()
   ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
   ds = ds.repeat()
-  ds = ds.map(lambda e: train_augment(e, crop_size, resize_long),
-              num_parallel_calls=tf.data.AUTOTUNE)
+  ds = tf.data.Dataset.zip((ds, example_seeds(seed)))
+  ds = ds.map(lambda e, s: train_augment(e, crop_size, resize_long, s),
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.batch(batch_size, drop_remainder=True).prefetch(2)

@@ -62,7 +62,8 @@ def train_cam(model_fn: Callable[[], model_lib.CamNet],
               model_dir: str,
               strategy: Optional[tf.distribute.Strategy] = None,
               init_fn: Optional[Callable[[model_lib.CamNet], None]] = None,
-              progress_fn: Optional[Callable[[int, int], None]] = None
+              progress_fn: Optional[Callable[[int, int], None]] = None,
+              max_to_keep: Optional[int] = None
              ) -> Dict[str, Any]:
   """Trains (or resumes training) a CAM network for num_steps steps.
 
@@ -78,11 +79,14 @@ def train_cam(model_fn: Callable[[], model_lib.CamNet],
     init_fn: Called on a freshly built model when no checkpoint exists yet
       (e.g. to load pretrained weights); not called when resuming.
     progress_fn: Called with (step, num_steps) after each logged step.
+    max_to_keep: Checkpoints kept (default train_cfg.max_checkpoints);
+      every one for checkpoint selection.
 
   Returns:
     {'steps', 'first_loss', 'final_loss' (mean of the last log interval;
      both None if no step was left to run), 'nonfinite_examples', 'wall_s',
-     'checkpoint' (the final checkpoint's path prefix)}.
+     'checkpoint' (the final checkpoint's path prefix), 'checkpoints' (the
+     kept ones, oldest first)}.
   """
   strategy = strategy or tf.distribute.get_strategy()
   global_batch = train_cfg.batch_size
@@ -100,7 +104,7 @@ def train_cam(model_fn: Callable[[], model_lib.CamNet],
                                            step=step)
   manager = tf.train.CheckpointManager(
       checkpoint, os.path.join(model_dir, CHECKPOINT_DIR),
-      max_to_keep=train_cfg.max_checkpoints)
+      max_to_keep=max_to_keep or train_cfg.max_checkpoints)
   if manager.latest_checkpoint:
     status = checkpoint.restore(manager.latest_checkpoint)
     status.assert_existing_objects_matched()
@@ -186,5 +190,7 @@ def train_cam(model_fn: Callable[[], model_lib.CamNet],
   if manager.latest_checkpoint is None or int(
       manager.latest_checkpoint.rsplit('-', 1)[-1]) != num_steps:
     manager.save(checkpoint_number=num_steps)
+  training.canonical_checkpoint_state(manager.directory)
   result['checkpoint'] = manager.latest_checkpoint
+  result['checkpoints'] = list(manager.checkpoints)
   return result

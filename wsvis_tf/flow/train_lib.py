@@ -377,9 +377,9 @@ def train(config: config_lib.FlowConfig, data: train_data.PairData,
     raise ValueError(f'batch_size {tcfg.batch_size} is not divisible by the '
                      f'{replicas} replicas')
   # The initial weights follow train.seed (the data order already does); a
-  # resumed run restores its weights from the checkpoint instead. Thread
-  # scheduling on CPU still makes runs differ in the last digits.
-  tf_keras.utils.set_random_seed(tcfg.seed)
+  # resumed run restores its weights from the checkpoint instead. Op
+  # determinism keeps thread scheduling from changing the last digits.
+  training.seed_everything(tcfg.seed)
   with strategy.scope():
     model = model_lib.build_model(config.model, data.image_size)
     schedule = StepDecay(tcfg.learning_rate, tcfg.decay_steps,
@@ -449,6 +449,7 @@ def train(config: config_lib.FlowConfig, data: train_data.PairData,
                                                              index)):
       os.remove(_teacher_cache(model_dir, index))  # only needed to resume
   writer.flush()
+  training.canonical_checkpoint_state(manager.directory)
   wall = time.time() - start_time
   steps_run = int(step_var.numpy()) - start_step
   metrics = {'steps': int(step_var.numpy()), 'wall_time_s': round(wall, 1),

@@ -13,12 +13,14 @@ compares is FlowBoundaryConfig's choice), trains 6 epochs, and uses f-CAMs
 CPU runs; `irn_config_from_dict` turns a preset's dict into a validated,
 locked IrnConfig (misspelled keys fail).
 
-Backbone: official IRN uses a frozen ImageNet-pretrained ResNet-50. No
-ImageNet weights can be downloaded here, so by default (`backbone.source =
-'cam_train'`) the IRN heads sit on the CAM network's trained backbone,
-restored from the cam_train stage's checkpoint and frozen; with
-`backbone.source = 'imagenet'` and `backbone.imagenet_weights` a local Keras
-ResNet-50 weights file, the official setting is reproduced.
+Backbone: official IRN uses a frozen ImageNet-pretrained ResNet-50. Nothing
+is downloaded here, so by default (`backbone.source = 'cam_train'`, the
+smoke and quick presets, and paper ones run with --train_from_scratch) the
+IRN heads sit on the CAM network's trained backbone, restored from the
+cam_train stage's checkpoint and frozen; with `backbone.source =
+'imagenet'` and `backbone.imagenet_weights` a local Keras ResNet-50 weights
+file (what the paper and cityscapes presets get from --imagenet_weights,
+pipeline/presets.py pipeline_preset), the official setting is reproduced.
 """
 
 import dataclasses
@@ -30,6 +32,7 @@ from wsvis_tf.backbones import resnet
 
 BACKBONE_SOURCES = ('cam_train', 'imagenet')
 FLOW_SOURCES = ('auto', 'stage', 'ground_truth')
+MEAN_SHIFTS = ('inference_set', 'running')
 
 
 @dataclasses.dataclass
@@ -111,6 +114,9 @@ class FlowBoundaryConfig(base_config.Config):
       is pulled together; None: unclipped, eq 3 as written, under which the
       push grows with the speed difference and one fast object dominates
       (measured in wsvis_tf/irn/README.md).
+    pull: True is eq 3 (pairs with d_ij < lambda are pulled together);
+      False keeps only its push of motion edges apart (see
+      losses.flow_boundary_loss).
 
   The flow is the frame's forward (t, t+1) flow (paper sec 4.2: "between
   two consecutive frames") at the frame's resolution, rescaled, flipped and
@@ -128,6 +134,7 @@ class FlowBoundaryConfig(base_config.Config):
   feature: str = 'flow'
   pair_difference: str = 'endpoints'
   max_difference: Optional[float] = 4.0
+  pull: bool = True
 
 
 @dataclasses.dataclass
@@ -146,6 +153,11 @@ class InferenceConfig(base_config.Config):
   # detections back): set it to the scale the backbone was trained at when
   # frames are small (the quick preset's CAM network sees them x2).
   image_scale: float = 1.0
+  # What MeanShift subtracts (IRN: Net.MeanShift): 'inference_set' is
+  # IRN's, the final model's mean displacement over the frames being
+  # segmented (inference.mean_displacement); 'running' keeps the running
+  # average of the augmented training crops' batch means.
+  mean_shift: str = 'inference_set'
   use_fcam: bool = False
   amplification: float = 2.0
   percentile: float = 80.0
@@ -204,6 +216,9 @@ class IrnConfig(base_config.Config):
         raise ValueError(f'flow_source must be one of {FLOW_SOURCES}, got '
                          f'{what!r}')
     i = self.inference
+    if i.mean_shift not in MEAN_SHIFTS:
+      raise ValueError(f'inference.mean_shift must be one of {MEAN_SHIFTS}, '
+                       f'got {i.mean_shift!r}')
     if (i.walk_radius < 2 or i.exp_times < 0 or i.centroid_iterations < 0 or
         i.image_scale <= 0):
       raise ValueError(f'bad inference config: {i.as_dict()}')

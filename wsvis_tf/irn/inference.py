@@ -284,6 +284,48 @@ def resize_detections(detections: Detections, size: Tuple[int, int]
                     detections.scores[keep], detections.classes[keep])
 
 
+def scaled_frame(image: np.ndarray, image_scale: float = 1.0) -> tf.Tensor:
+  """The frame as the network sees it: float32 [0, 255], resized by
+  image_scale (bicubic) when it is not 1."""
+  image = tf.cast(image, tf.float32)
+  if image_scale == 1.0:
+    return image
+  height, width = image.shape[:2]
+  size = (max(int(round(height * image_scale)), 1),
+          max(int(round(width * image_scale)), 1))
+  return tf.clip_by_value(tf.image.resize(image, size, method='bicubic'),
+                          0.0, 255.0)
+
+
+def mean_displacement(edge_displacement, frames, image_scale: float = 1.0
+                     ) -> np.ndarray:
+  """IRN's MeanShift statistic: the final model's mean displacement over
+  the frames it will segment (IRN train_irn.py, 'Analyzing displacements
+  mean'), per frame then averaged.
+
+  Args:
+    edge_displacement: A model.EdgeDisplacement (its current offset is
+      added back, so the result is the raw mean whatever it subtracts now).
+    frames: An iterable of [H, W, 3] uint8 frames.
+    image_scale: As segment_frame.
+
+  Returns:
+    [2] float32 (dy, dx) in stride-4 pixels.
+
+  Raises:
+    ValueError: no frames.
+  """
+  total, count = np.zeros([2], np.float64), 0
+  for image in frames:
+    out = edge_displacement(scaled_frame(image, image_scale))
+    total += np.mean(out['displacement'].numpy(), axis=(0, 1))
+    count += 1
+  if not count:
+    raise ValueError('mean_displacement needs at least one frame')
+  offset = edge_displacement.model.heads.mean_shift.running_mean.numpy()
+  return (total / count + offset).astype(np.float32)
+
+
 def segment_frame(edge_displacement, image: np.ndarray, cams: np.ndarray,
                   keys: Sequence[int],
                   params: InferenceParams = InferenceParams(),
@@ -308,12 +350,8 @@ def segment_frame(edge_displacement, image: np.ndarray, cams: np.ndarray,
     Detections at the frame's size.
   """
   height, width = image.shape[:2]
-  size = (height, width)
-  if image_scale != 1.0:
-    size = (max(int(round(height * image_scale)), 1),
-            max(int(round(width * image_scale)), 1))
-    image = tf.clip_by_value(tf.image.resize(
-        tf.cast(image, tf.float32), size, method='bicubic'), 0.0, 255.0)
+  image = scaled_frame(image, image_scale)
+  size = tuple(int(v) for v in image.shape[:2])
   out = edge_displacement(image)
   boundary = out['boundary'].numpy()
   cams = np.asarray(cams, np.float32)

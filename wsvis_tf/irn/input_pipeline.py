@@ -17,6 +17,10 @@ and pooled to the grid (each 4x4 cell keeps its largest-norm F'), or
 resized to the grid first; or the flow itself, sampled like the labels.
 FLOW_VALID marks stride-4 pixels whose values only read real flow, so crop
 padding never fakes a motion boundary.
+
+Reproducible: every random draw is a stateless op keyed by a per-example
+seed (cam.input_pipeline.example_seeds), so the same seed gives the same
+batches in the same order whatever tf.data's parallel scheduling.
 """
 
 from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple
@@ -160,12 +164,20 @@ def train_augment(example: Example, crop_size: int,
                   rescale: Tuple[float, float], flip: bool,
                   with_flow: bool,
                   gradient_resolution: str = INPUT,
-                  flow_feature: str = GRADIENT) -> Example:
-  """IRN's augmentation; see the module docstring for the outputs."""
+                  flow_feature: str = GRADIENT,
+                  seed: Optional[tf.Tensor] = None) -> Example:
+  """IRN's augmentation; see the module docstring for the outputs.
+
+  seed: [2] int, the example's stateless seed (default (0, 0)): the same
+  seed gives the same rescale, flip and crop.
+  """
+  if seed is None:
+    seed = tf.zeros([2], tf.int64)
+  seeds = tf.random.experimental.stateless_split(seed, 5)
   image = tf.cast(example[keys.IMAGE], tf.float32)
   label = tf.cast(example[IR_LABEL], tf.float32)[..., tf.newaxis]
   shape = tf.cast(tf.shape(image)[:2], tf.float32)
-  scale = tf.random.uniform([], rescale[0], rescale[1])
+  scale = tf.random.stateless_uniform([], seeds[0], rescale[0], rescale[1])
   size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), 1)
   image = tf.clip_by_value(_resize(image, size, 'bicubic'), 0.0, 255.0)
   label = _resize(label, size, 'nearest')
@@ -181,19 +193,21 @@ def train_augment(example: Example, crop_size: int,
     if with_flow:  # dx changes sign under a horizontal flip.
       flipped = tf.concat([flipped[..., :4], -flipped[..., 4:5],
                            flipped[..., 5:]], axis=-1)
-    stack = tf.cond(tf.random.uniform([]) < 0.5, lambda: flipped,
-                    lambda: stack)
+    stack = tf.cond(tf.random.stateless_uniform([], seeds[1]) < 0.5,
+                    lambda: flipped, lambda: stack)
   # Pad (with zeros: mean colour, ignore label, zero flow, invalid) to at
   # least the crop, at a random offset, then crop at random (IRN).
   h, w = tf.shape(stack)[0], tf.shape(stack)[1]
   pad_h = tf.maximum(crop_size - h, 0)
   pad_w = tf.maximum(crop_size - w, 0)
-  off_y = tf.random.uniform([], 0, pad_h + 1, dtype=tf.int32)
-  off_x = tf.random.uniform([], 0, pad_w + 1, dtype=tf.int32)
+  off_y = tf.random.stateless_uniform([], seeds[2], 0, pad_h + 1,
+                                      dtype=tf.int32)
+  off_x = tf.random.stateless_uniform([], seeds[3], 0, pad_w + 1,
+                                      dtype=tf.int32)
   stack = tf.pad(stack, [[off_y, pad_h - off_y], [off_x, pad_w - off_x],
                          [0, 0]])
-  stack = tf.image.random_crop(stack, [crop_size, crop_size,
-                                       stack.shape[-1]])
+  stack = tf.image.stateless_random_crop(
+      stack, [crop_size, crop_size, stack.shape[-1]], seeds[4])
   image = stack[..., :3] + tf.constant(resnet.IMAGENET_RGB_MEAN)
   label = tf.round(stack[..., 3:4] + float(losses.IGNORE_LABEL))
   small = crop_size // STRIDE
@@ -225,7 +239,10 @@ def training_dataset(examples: tf.data.Dataset, crop_size: int,
     examples = examples.cache()
   ds = examples.shuffle(shuffle_buffer, seed=seed,
                         reshuffle_each_iteration=True).repeat()
-  ds = ds.map(lambda e: train_augment(e, crop_size, rescale, flip, with_flow,
-                                      gradient_resolution, flow_feature),
-              num_parallel_calls=tf.data.AUTOTUNE)
+  ds = tf.data.Dataset.zip(
+      (ds, tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)))
+  ds = ds.map(lambda e, s: train_augment(e, crop_size, rescale, flip,
+                                         with_flow, gradient_resolution,
+                                         flow_feature, s),
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.batch(batch_size, drop_remainder=True).prefetch(2)

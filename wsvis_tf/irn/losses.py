@@ -266,7 +266,8 @@ def flow_boundary_loss(affinity: tf.Tensor, feature: tf.Tensor,
                        flow_weight: float = 2.0,
                        valid: Optional[tf.Tensor] = None,
                        pair_difference: str = ENDPOINTS,
-                       max_difference: Optional[float] = None) -> tf.Tensor:
+                       max_difference: Optional[float] = None,
+                       pull: bool = True) -> tf.Tensor:
   """Paper eq 3, the f-Bound loss, over IRN's pairs.
 
     L = mean over pairs (i, j) of d_ij a_ij + lambda |1 - a_ij|,
@@ -298,6 +299,15 @@ def flow_boundary_loss(affinity: tf.Tensor, feature: tf.Tensor,
       push is at most as strong as the pull, and one fast object no longer
       outweighs the rest of the batch (wsvis_tf/irn/README.md). None: eq 3
       as written.
+    pull: True is eq 3: per pair d_ij a_ij + lambda |1 - a_ij|, which pushes
+      pairs with d_ij > lambda apart and pulls every other pair together.
+      False keeps the push only, per pair max(d_ij - lambda, 0) a_ij (eq 3
+      minus its pull, up to the constant lambda): motion edges become
+      boundaries, and pairs without a motion difference are left to IRN's
+      own terms. Eq 3's pull also acts on pairs the IR labels call
+      negative or ignore (a static object and the background move alike),
+      against IRN's negative-pair term; IRN's positive-pair term already
+      pulls the pairs the labels call alike.
 
   Returns:
     float32 scalar.
@@ -319,7 +329,10 @@ def flow_boundary_loss(affinity: tf.Tensor, feature: tf.Tensor,
   distance = pair_flow_difference(feature, index, pair_difference)
   if max_difference is not None:
     distance = tf.minimum(distance, float(max_difference))
-  per_pair = distance * affinity + flow_weight * tf.abs(1.0 - affinity)
+  if pull:
+    per_pair = distance * affinity + flow_weight * tf.abs(1.0 - affinity)
+  else:
+    per_pair = tf.nn.relu(distance - flow_weight) * affinity
   if valid is None:
     return guard_finite(tf.reduce_mean(per_pair))
   valid = tf.cast(valid, tf.float32)

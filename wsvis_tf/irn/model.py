@@ -18,10 +18,13 @@ the 32-channel edge maps and 8 for the 64-channel dp1), as IRN. Upsampled
 maps are cropped to the stride-4 (or stride-8) size, so any input size works
 (stage maps are ceil(H / s) x ceil(W / s)).
 
-MeanShift (IRN: Net.MeanShift): in training it passes the displacement
-through unchanged and tracks the running mean of the batch means (momentum
-0.1, like BatchNorm's running_mean); at inference it subtracts it, removing
-the dataset-wide bias of the displacement field.
+MeanShift (IRN: Net.MeanShift): at inference it subtracts a stored mean,
+removing the dataset-wide bias of the displacement field. IRN sets that
+mean after training to the final model's mean displacement over the
+inference set (inference.mean_displacement; the pseudo_labels stage does
+so by default). In training the layer passes the displacement through and
+also tracks a running mean of the batch means (momentum 0.1, like
+BatchNorm's running_mean), the value used with `mean_shift: running`.
 
 Displacements are (dy, dx) in stride-4 pixels (IRN's channel order).
 """

@@ -21,6 +21,15 @@ dense (HW)^2 matrix), in one of two layouts:
            right and the bottom with a fill value (1.0 for a boundary map, as
            IRN's `propagate_to_edge` does, so that pairs leaving the image get
            affinity 0).
+
+Gradients. `destinations` and `path_max` slice the same map dozens of times;
+left to autodiff, the gradients of those slices are summed by one AddN whose
+input order follows TensorFlow's traversal of the graph, which varies from
+process to process (it follows object addresses), so float rounding made
+two trainings with the same seed differ. Both carry a custom gradient that
+sums the slices' contributions in a fixed order: the same value as autodiff
+(ties of the maximum share the gradient equally, as tf.reduce_max's does),
+reproducible bit for bit.
 """
 
 from typing import Dict, List, Tuple
@@ -130,6 +139,28 @@ class PathIndex:
     f = self.radius_floor
     return x[:, py:py + out_h, f + px:f + px + out_w]
 
+  def _window_into(self, g: tf.Tensor, py: int, px: int,
+                   shape: tf.TensorShape) -> tf.Tensor:
+    """g [B, h', w', ...] placed at window (py, px) of a zero map of shape."""
+    f = self.radius_floor
+    out_h, out_w = g.shape[1], g.shape[2]
+    paddings = ([[0, 0], [py, shape[1] - py - out_h],
+                 [f + px, shape[2] - f - px - out_w]] +
+                [[0, 0]] * (shape.rank - 3))
+    return tf.pad(g, paddings)
+
+  def _sum_windows(self, grads: Dict[Tuple[int, int], List[tf.Tensor]],
+                   shape: tf.TensorShape) -> tf.Tensor:
+    """The gradient of the map: every window's contributions, summed in a
+    fixed order (sorted positions, then the order they were listed)."""
+    total = None
+    for key in sorted(grads):
+      parts = grads[key]
+      g = parts[0] if len(parts) == 1 else tf.add_n(parts)
+      g = self._window_into(g, key[0], key[1], shape)
+      total = g if total is None else total + g
+    return total
+
   def sources(self, x: tf.Tensor, mode: str = VALID,
               pad_value: float = 0.0) -> tf.Tensor:
     """[B, H, W, ...] -> [B, h', w', ...]: the value at each pair's source."""
@@ -140,8 +171,23 @@ class PathIndex:
                    pad_value: float = 0.0) -> tf.Tensor:
     """[B, H, W, ...] -> [B, P, h', w', ...]: the value at i + offset_p."""
     x, out_h, out_w = self._prepare(x, mode, pad_value)
-    return tf.stack([self._window(x, int(dy), int(dx), out_h, out_w)
-                     for dy, dx in self.offsets], axis=1)
+    positions = [(int(dy), int(dx)) for dy, dx in self.offsets]
+
+    def forward(x):
+      return tf.stack([self._window(x, py, px, out_h, out_w)
+                       for py, px in positions], axis=1)
+
+    if not x.dtype.is_floating:
+      return forward(x)
+
+    @tf.custom_gradient
+    def with_fixed_order_gradient(x):
+      def grad(dy):
+        return self._sum_windows(
+            {key: [dy[:, p]] for p, key in enumerate(positions)}, x.shape)
+      return forward(x), grad
+
+    return with_fixed_order_gradient(x)
 
   def path_max(self, x: tf.Tensor, mode: str = VALID,
                pad_value: float = 1.0) -> tf.Tensor:
@@ -153,18 +199,43 @@ class PathIndex:
     stack.
     """
     x, out_h, out_w = self._prepare(x, mode, pad_value)
-    cache: Dict[Tuple[int, int], tf.Tensor] = {}
+    paths = [[(int(py), int(px)) for py, px in path] for path in self.paths]
 
-    def window(py, px):
-      key = (int(py), int(px))
-      if key not in cache:
-        cache[key] = self._window(x, key[0], key[1], out_h, out_w)
-      return cache[key]
+    def path_values(x):
+      """Per path, the [L, B, h', w', ...] stack of its pixels' windows."""
+      cache: Dict[Tuple[int, int], tf.Tensor] = {}
+      for path in paths:
+        for key in path:
+          if key not in cache:
+            cache[key] = self._window(x, key[0], key[1], out_h, out_w)
+      return [tf.stack([cache[key] for key in path], axis=0)
+              for path in paths]
 
-    maxima = [tf.reduce_max(tf.stack([window(py, px) for py, px in path],
-                                     axis=0), axis=0)
-              for path in self.paths]
-    return tf.stack(maxima, axis=1)
+    def forward(x):
+      return [tf.reduce_max(v, axis=0) for v in path_values(x)]
+
+    if not x.dtype.is_floating:
+      return tf.stack(forward(x), axis=1)
+
+    @tf.custom_gradient
+    def with_fixed_order_gradient(x):
+      maxima = forward(x)
+
+      def grad(dy):
+        # tf.reduce_max's gradient: to the maximal entries, shared equally
+        # among ties; then each window's contributions in a fixed order.
+        grads: Dict[Tuple[int, int], List[tf.Tensor]] = {}
+        for p, (path, values) in enumerate(zip(paths, path_values(x))):
+          is_max = tf.cast(tf.equal(values, maxima[p][tf.newaxis]), dy.dtype)
+          share = is_max / tf.reduce_sum(is_max, axis=0, keepdims=True)
+          g = share * dy[:, p][tf.newaxis]
+          for l, key in enumerate(path):
+            grads.setdefault(key, []).append(g[l])
+        return self._sum_windows(grads, x.shape)
+
+      return tf.stack(maxima, axis=1), grad
+
+    return with_fixed_order_gradient(x)
 
   def pair_displacements(self) -> np.ndarray:
     """[P, 2] float32 (dy, dx): x_j - x_i of every pair, in pixels."""

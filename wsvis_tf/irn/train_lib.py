@@ -63,7 +63,7 @@ def compute_losses(model: model_lib.IrnModel, batch: Dict[str, tf.Tensor],
     parts[losses.LOSS_FLOW_BOUNDARY] = losses.flow_boundary_loss(
         affinity, batch[input_pipeline.FLOW_FEATURE], index,
         fbound.flow_weight, batch[input_pipeline.FLOW_VALID],
-        fbound.pair_difference, fbound.max_difference)
+        fbound.pair_difference, fbound.max_difference, fbound.pull)
   parts[losses.LOSS_TOTAL] = losses.irn_total_loss(parts, fbound.loss_weight)
   return parts
 
@@ -211,5 +211,6 @@ def train_irn(model_fn: Callable[[], model_lib.IrnModel],
   if manager.latest_checkpoint is None or int(
       manager.latest_checkpoint.rsplit('-', 1)[-1]) != num_steps:
     manager.save(checkpoint_number=num_steps)
+  training.canonical_checkpoint_state(manager.directory)
   result['checkpoint'] = manager.latest_checkpoint
   return result

@@ -162,6 +162,12 @@ def check_initialization(cfg: config_lib.WsvisResNet) -> None:
           f'{config_lib.IMAGENET_FIELD} = {cfg.imagenet_weights!r}: no such '
           f'file. Expected a Keras HDF5 ResNet-50 weights file such as '
           f'{config_lib.IMAGENET_FILE} (nothing is downloaded).')
+    # Names and shapes only (no values): a wrong file fails now, not after
+    # the data pass.
+    try:
+      imagenet_weights.check_weights_file(cfg.imagenet_weights, cfg.variant)
+    except ValueError as e:
+      raise ValueError(f'{config_lib.IMAGENET_FIELD}: {e}') from e
   elif cfg.init == config_lib.INIT_CAM:
     if not cfg.cam_checkpoint:
       raise ValueError(f'{config_lib.INIT_FIELD} is {config_lib.INIT_CAM!r} '

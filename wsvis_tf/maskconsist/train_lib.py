@@ -22,7 +22,6 @@ from typing import Any, Dict, Mapping, Optional, Union
 from absl import logging
 import numpy as np
 import tensorflow as tf
-import tf_keras
 
 from official.common import distribute_utils
 from official.core import config_definitions
@@ -133,9 +132,10 @@ def train(params: config_definitions.ExperimentConfig, model_dir: str,
   os.makedirs(model_dir, exist_ok=True)
   if strategy.extended.should_checkpoint:
     train_utils.serialize_config(params, model_dir)
-  # Model initialisation and the heads' sampling are seeded too (tf-models
-  # leaves them unseeded); the data has its own stateless seeds.
-  tf_keras.utils.set_random_seed(params.task.train_data.seed)
+  # Model initialisation and the heads' sampling are seeded too, with op
+  # determinism (tf-models does neither); the data has its own stateless
+  # seeds.
+  training.seed_everything(params.task.train_data.seed)
   if params.runtime.mixed_precision_dtype:
     performance.set_mixed_precision_policy(
         params.runtime.mixed_precision_dtype)

@@ -1,30 +1,41 @@
 """The flags every pipeline binary shares, and the stages they select.
 
-run_pipeline.py, train_cam.py, train_irn.py and make_pseudo_labels.py all
-run (or skip, when up to date) the same stage graph on the same video
-source; this module defines their common flags once, so that every binary
-accepts --dataset=synthetic|ytvis|cityscapes|video_folder with --data_dir,
---dataset_config, --dataset_options and --bad_frames, and reports a bad
-dataset the same way (one line on stderr, exit status 2).
+run_pipeline.py, train_cam.py, train_irn.py, make_pseudo_labels.py and
+ablate_flowirn.py all run (or skip, when up to date) stages of the same
+graph on the same video source; this module defines their common flags
+once, so that every binary accepts --dataset=synthetic|ytvis|cityscapes|
+video_folder with --data_dir, --dataset_config, --dataset_options and
+--bad_frames, the backbone's initialisation (--imagenet_weights or
+--train_from_scratch, which the paper and cityscapes presets need), and
+reports a bad dataset or flag the same way: one line '<program>: error:
+...' on stderr and exit status 2, both when the flags are read and when the
+dataset is prepared (run_stages).
 """
 
 import os
 import sys
-from typing import List, Tuple
+from typing import (Any, Dict, List, Mapping, NoReturn, Optional, Sequence,
+                    Tuple)
 
 from absl import flags
 
 from datasets.real_video import builder_config
+from datasets.real_video import manual_dir
 from wsvis_tf.data import sources
 from wsvis_tf.pipeline import graph
 from wsvis_tf.pipeline import presets
+from wsvis_tf.pipeline import runner
 from wsvis_tf.pipeline import stage as stage_lib
 
 FLAGS = flags.FLAGS
 
+# Exit status of a usage error: a bad flag, dataset or download (as absl's
+# own flag errors and evaluate.py).
+EXIT_USAGE = 2
+
 
 def define_flags() -> None:
-  """Defines --dataset, --data_dir, ..., --preset and --force."""
+  """Defines --dataset, --data_dir, ..., --preset, --force and the weights."""
   flags.DEFINE_string(
       'dataset', 'synthetic', 'Video source: synthetic (the embedded '
       'default, no download), ytvis, cityscapes or video_folder.')
@@ -46,22 +57,55 @@ def define_flags() -> None:
   flags.DEFINE_string('work_dir', 'work/demo',
                       'Where stages write their outputs.')
   flags.DEFINE_enum('preset', 'quick', presets.preset_names(),
-                    'Stage settings: smoke, quick or paper.')
+                    'Stage settings: smoke, quick, paper or cityscapes.')
   flags.DEFINE_list('force', [], 'Stages to rerun even if up to date.')
+  flags.DEFINE_integer(
+      'seed', 0, 'Seed of every training stage (DDFlow, CAM, IRN: weights, '
+      'data order, augmentation). With op determinism, the same seed gives '
+      'the same outputs on the same machine; each stage record carries it.')
+  flags.DEFINE_string(
+      'imagenet_weights', None, 'ImageNet weights of ResNet-50: a local '
+      f'Keras HDF5 file, keras.applications\' {presets.IMAGENET_WEIGHTS_FILE}'
+      ' (nothing is downloaded). The paper and cityscapes presets need it, '
+      'or --train_from_scratch: the CAM network starts from it and the IRN '
+      'heads sit on a separate frozen copy, as in the paper and IRN.')
+  flags.DEFINE_bool(
+      'train_from_scratch', False, 'paper and cityscapes presets: train '
+      'ResNet-50 from random weights instead of --imagenet_weights '
+      '(departs from the paper; a warning says how).')
 
 
 def work_dir() -> str:
   return os.path.abspath(FLAGS.work_dir)
 
 
-def source_and_stages(program: str
-                     ) -> Tuple[sources.VideoSource, List[stage_lib.Stage]]:
-  """The video source and the preset's stages, from the flags.
+def usage_error(program: str, message: Any) -> NoReturn:
+  """Prints '<program>: error: <message>' on stderr; exits with status 2."""
+  print(f'{program}: error: {message}', file=sys.stderr)
+  sys.exit(EXIT_USAGE)
 
-  A bad dataset name, option or download is a usage error: one line
-  '<program>: error: ...' on stderr and exit status 2.
+
+def _missing_weights_message(preset: str) -> str:
+  return (
+      f'--preset={preset} starts ResNet-50 from ImageNet weights, as the '
+      'paper does: pass --imagenet_weights=PATH, PATH being keras.'
+      f'applications\' {presets.IMAGENET_WEIGHTS_FILE} (on a machine with '
+      f'internet, download {presets.IMAGENET_WEIGHTS_URL}, or run python -c '
+      '"import tf_keras; tf_keras.applications.ResNet50(weights=\'imagenet\','
+      ' include_top=False)", which saves it in ~/.keras/models/), or pass '
+      '--train_from_scratch to train without it')
+
+
+def source_and_preset(program: str
+                     ) -> Tuple[sources.VideoSource, Dict[str, Any]]:
+  """The video source and the preset dict (presets.pipeline_preset).
+
+  A bad dataset name, option or download, or a paper preset without
+  --imagenet_weights or --train_from_scratch, is a usage error.
   """
   data_dir = os.path.abspath(FLAGS.data_dir) if FLAGS.data_dir else None
+  weights = (os.path.abspath(FLAGS.imagenet_weights)
+             if FLAGS.imagenet_weights else None)
   try:
     options = builder_config.parse_options(FLAGS.dataset_options)
     if FLAGS.bad_frames != 'error':
@@ -69,8 +113,48 @@ def source_and_stages(program: str
     source = graph.make_source(FLAGS.dataset, data_dir, FLAGS.preset,
                                os.path.join(work_dir(), 'tfds'),
                                FLAGS.dataset_config, options)
-    stages = graph.build_stages(FLAGS.preset, source)
+    preset = presets.apply_seed(
+        presets.pipeline_preset(FLAGS.preset, source.name, weights,
+                                FLAGS.train_from_scratch), FLAGS.seed)
+  except presets.MissingWeightsError as e:
+    usage_error(program, _missing_weights_message(e.preset))
   except ValueError as e:
-    print(f'{program}: error: {e}', file=sys.stderr)
-    sys.exit(2)
+    usage_error(program, e)
+  return source, preset
+
+
+def source_and_stages(program: str
+                     ) -> Tuple[sources.VideoSource, List[stage_lib.Stage]]:
+  """The video source and the preset's stages, from the flags.
+
+  Usage errors as source_and_preset; building the stages also checks the
+  ImageNet weights file (a missing file, or one that is not a ResNet-50, is
+  a usage error too).
+  """
+  source, preset = source_and_preset(program)
+  try:
+    stages = graph.preset_stages(preset, source)
+  except ValueError as e:
+    usage_error(program, e)
   return source, stages
+
+
+def run_stages(program: str, stages: Sequence[stage_lib.Stage],
+               resources: Mapping[str, Any],
+               force: Sequence[str] = (),
+               until: Optional[str] = None
+              ) -> Dict[str, stage_lib.StageRecord]:
+  """runner.run_stages in cli.work_dir(); a bad dataset is a usage error.
+
+  The real-data builders check the download while it is prepared (in the
+  data stage: a frame that does not decode, a file missing, a malformed
+  JSON) and raise manual_dir.InputError naming the file; that error, and
+  only that type (its subclasses included: frame_io.BadFrameError), ends
+  the binary with one line and status 2. Any other exception is a bug or a
+  failure of the run and keeps its traceback.
+  """
+  try:
+    return runner.run_stages(stages, work_dir(), resources=resources,
+                             force=force, until=until)
+  except manual_dir.InputError as e:
+    usage_error(program, e)

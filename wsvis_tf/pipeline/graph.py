@@ -1,10 +1,10 @@
 """The pipeline's stages, in order, for a dataset and a preset.
 
 Each later stage (flow, cam, flowirn, maskconsist, ...) plugs in here by
-adding its component's make_stage to build_stages.
+adding its component's make_stage to preset_stages.
 """
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from wsvis_tf.data import sources
 from wsvis_tf.pipeline import presets
@@ -16,9 +16,26 @@ from wsvis_tf.pipeline.components import flow
 from wsvis_tf.pipeline.components import irn
 
 
-def build_stages(preset_name: str, source: sources.VideoSource
-                ) -> List[stage_lib.Stage]:
-  preset = presets.get_preset(preset_name, source.name)
+def build_stages(preset_name: str, source: sources.VideoSource,
+                 imagenet_weights: Optional[str] = None,
+                 train_from_scratch: bool = False,
+                 seed: int = 0) -> List[stage_lib.Stage]:
+  """The stages of a named preset on a source.
+
+  imagenet_weights and train_from_scratch settle the backbone's
+  initialisation (presets.pipeline_preset: the paper and cityscapes presets
+  need one of them, else MissingWeightsError); `seed` seeds every training
+  stage (presets.apply_seed).
+  """
+  return preset_stages(
+      presets.apply_seed(
+          presets.pipeline_preset(preset_name, source.name, imagenet_weights,
+                                  train_from_scratch), seed), source)
+
+
+def preset_stages(preset: Mapping[str, Mapping[str, Any]],
+                  source: sources.VideoSource) -> List[stage_lib.Stage]:
+  """The stages of a preset dict (presets.pipeline_preset) on a source."""
   stages = [
       data.make_stage(source, preset['data']),
   ]

@@ -7,10 +7,18 @@
 
 Dataset-specific settings (frame distance delta, builder config) come from
 DATASET_DEFAULTS and are merged into the 'data' stage's config.
+
+paper and cityscapes start ResNet-50 from ImageNet weights, as the paper
+does: `pipeline_preset` adds a local weights file to them, or, only when
+asked to train from scratch, leaves them without and says what that
+changes (IMAGENET_PRESETS).
 """
 
 import copy
-from typing import Any, Dict
+import os
+from typing import Any, Dict, Optional
+
+from absl import logging
 
 # delta: distance of paired frames, in frame indices (paper sec 4.2: 5 for
 # YouTube-VIS, whose annotated frames are every 5th; 3 for Cityscapes, whose
@@ -105,14 +113,16 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'flow': {'batch_size': 8},
         'contact_sheet': {'split': 'train', 'num_videos': 6,
                           'frames_per_video': 6},
-        # IRN's real-size CAM settings (wsvis_tf/cam/config.py defaults).
+        # IRN's real-size CAM settings (wsvis_tf/cam/config.py defaults), on
+        # ImageNet weights (pipeline_preset adds them, IMAGENET_PRESETS).
         'cam_train': {'cam': {}},
         'cam': {},
         'ir_labels': {'use_fcam': True, 'amplification': 2.0,
                       'percentile': 80.0, 'crf': True},
         # IRN's recipe (wsvis_tf/irn/config.py defaults: crop 512, batch 32,
         # lr 0.1 poly, wd 1e-4) with flowIRN's f-Bound and 6 epochs (paper
-        # sec 4.2; IRN alone trains 3).
+        # sec 4.2; IRN alone trains 3), on a separate frozen ImageNet
+        # ResNet-50 (pipeline_preset).
         'irn_train': {'irn': {'train': {'epochs': 6},
                               'flow_boundary': {'enabled': True}}},
         'pseudo_labels': {'irn': {'inference': {}}},
@@ -133,23 +143,51 @@ def _merged(base: Dict[str, Any], overrides: Dict[str, Any]
   return out
 
 
-# cityscapes: the paper preset, with the first stage (CAM, and so IRN on its
-# backbone) trained on PASCAL VOC 2012 first and fine-tuned on Cityscapes
-# (paper sec 4.2), and Cityscapes' f-CAM values A = 5, T = P50. VOC is read
-# with TFDS from its default data dir; set
-# cam_train.cam.pretrain.data_dir to another prepared one.
+# cityscapes: the paper preset, with the first stage (the CAM network)
+# trained on PASCAL VOC 2012 first and fine-tuned on Cityscapes (paper sec
+# 4.2), and Cityscapes' f-CAM values A = 5, T = P50. VOC is read with TFDS
+# from its default data dir; set cam_train.cam.pretrain.data_dir to another
+# prepared one.
 _PRESETS['cityscapes'] = _merged(_PRESETS['paper'], {
     'cam_train': {'cam': {'pretrain': {'tfds_name': 'voc/2012',
                                        'split': 'train', 'epochs': 5}}},
     'ir_labels': {'amplification': 5.0, 'percentile': 50.0},
 })
 
+def apply_seed(preset: Dict[str, Dict[str, Any]], seed: int
+              ) -> Dict[str, Dict[str, Any]]:
+  """The preset with one run seed for every stage that draws random numbers.
+
+  DDFlow's, the CAM classifier's and the IRN heads' train.seed (weights,
+  data order, augmentation) all become `seed`; each stage's config, and so
+  its record and fingerprint, carries it. With TensorFlow's op determinism
+  (core/training.seed_everything, which those stages call) the same seed
+  gives the same outputs on the same machine.
+  """
+  out = copy.deepcopy(preset)
+  seed = int(seed)
+  if 'flow_train' in out:
+    overrides = out['flow_train'].setdefault('overrides', {})
+    overrides.setdefault('train', {})['seed'] = seed
+  if 'cam_train' in out:
+    out['cam_train'].setdefault('cam', {}).setdefault('train', {})[
+        'seed'] = seed
+  if 'irn_train' in out:
+    out['irn_train'].setdefault('irn', {}).setdefault('train', {})[
+        'seed'] = seed
+  return out
+
+
 def preset_names():
   return sorted(_PRESETS)
 
 
 def get_preset(name: str, dataset: str) -> Dict[str, Dict[str, Any]]:
-  """A deep copy of the named preset, with the dataset's defaults merged."""
+  """A deep copy of the named preset, with the dataset's defaults merged.
+
+  The paper and cityscapes presets come as they are stored, without
+  ImageNet weights; pipeline_preset settles that.
+  """
   if name not in _PRESETS:
     raise ValueError(f'unknown preset {name!r}; known: {preset_names()}')
   if dataset not in DATASET_DEFAULTS:
@@ -159,4 +197,102 @@ def get_preset(name: str, dataset: str) -> Dict[str, Dict[str, Any]]:
   preset['data'].update(DATASET_DEFAULTS[dataset])
   if dataset != 'synthetic':
     preset['data'].pop('builder_config', None)
+  return preset
+
+
+# Presets that start ResNet-50 from ImageNet weights, as the paper (sec 4.2,
+# on IRN) does: the CAM network loads them (stages 1-3 and batch norm then
+# frozen, wsvis_tf/cam/config.py: IRN's resnet50_cam) and the IRN heads sit
+# on a separate, fully frozen ImageNet ResNet-50 (IRN's resnet50_irn). The
+# smoke and quick presets train small backbones from scratch on CPU (there
+# are no ImageNet weights for them) and put the IRN heads on the CAM
+# network's trained backbone (wsvis_tf/irn/config.py).
+IMAGENET_PRESETS = ('paper', 'cityscapes')
+# The file keras.applications.ResNet50(weights='imagenet',
+# include_top=False) downloads into ~/.keras/models/ (backbones/
+# imagenet_weights.py reads it; the file with the top works too).
+IMAGENET_WEIGHTS_FILE = 'resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5'
+IMAGENET_WEIGHTS_URL = ('https://storage.googleapis.com/tensorflow/'
+                        'keras-applications/resnet/' + IMAGENET_WEIGHTS_FILE)
+
+
+class MissingWeightsError(ValueError):
+  """A preset of IMAGENET_PRESETS got neither weights nor train_from_scratch.
+
+  Attributes:
+    preset: The preset's name.
+  """
+
+  def __init__(self, preset: str):
+    super().__init__(
+        f'the {preset} preset starts ResNet-50 from ImageNet weights, as the '
+        f'paper does: give imagenet_weights (the keras.applications file '
+        f'{IMAGENET_WEIGHTS_FILE}, from {IMAGENET_WEIGHTS_URL}) or '
+        'train_from_scratch')
+    self.preset = preset
+
+
+def pipeline_preset(name: str, dataset: str,
+                    imagenet_weights: Optional[str] = None,
+                    train_from_scratch: bool = False
+                   ) -> Dict[str, Dict[str, Any]]:
+  """get_preset, with the backbone's initialisation settled.
+
+  For IMAGENET_PRESETS: with imagenet_weights (a local Keras HDF5 ResNet-50
+  file, see backbones/imagenet_weights.py), cam_train's CAM network loads
+  them (its frozen stages and batch norm then resolve to IRN's 3 and True)
+  and irn_train's heads sit on a separate frozen ImageNet ResNet-50 from the
+  same file (irn backbone.source 'imagenet'); both stage configs record the
+  absolute path. With train_from_scratch instead, the preset is left as
+  stored (ResNet-50 from random weights, IRN heads on the CAM network's
+  trained backbone) and a warning says what departs from the paper.
+
+  The other presets train small backbones from scratch anyway:
+  train_from_scratch changes nothing and imagenet_weights is an error.
+
+  Args:
+    name: A preset name.
+    dataset: A key of DATASET_DEFAULTS.
+    imagenet_weights: Path of the weights file, or None. Its contents are
+      checked when the stages are built (cam_train, irn_train).
+    train_from_scratch: Run an IMAGENET_PRESETS preset without weights.
+
+  Raises:
+    MissingWeightsError: an IMAGENET_PRESETS preset with neither.
+    ValueError: both given, weights for another preset, or an unknown
+      preset or dataset.
+  """
+  preset = get_preset(name, dataset)
+  if imagenet_weights and train_from_scratch:
+    raise ValueError('give ImageNet weights or train from scratch, not both '
+                     f'(imagenet_weights={imagenet_weights!r})')
+  if name not in IMAGENET_PRESETS:
+    if imagenet_weights:
+      backbone = preset['cam_train'].get('cam', {}).get('backbone', {}).get(
+          'name', 'resnet50')
+      raise ValueError(
+          f'the {name} preset trains a {backbone} backbone from scratch and '
+          'puts the IRN heads on it; ImageNet weights (imagenet_weights='
+          f'{imagenet_weights!r}) are for the ResNet-50 presets '
+          f'{", ".join(IMAGENET_PRESETS)}')
+    return preset
+  if not imagenet_weights:
+    if not train_from_scratch:
+      raise MissingWeightsError(name)
+    logging.warning(
+        'The %s preset trains from scratch, departing from the paper (sec '
+        '4.2) and IRN: the CAM network\'s ResNet-50 starts from random '
+        'weights, with no frozen stages and ordinary batch norm, instead of '
+        'ImageNet weights with stages 1-3 and batch norm frozen; and the '
+        'IRN heads sit on that trained CAM backbone instead of a separate '
+        'frozen ImageNet ResNet-50. Expect weaker CAMs and pseudo-labels.',
+        name)
+    return preset
+  path = os.path.abspath(imagenet_weights)
+  cam = preset['cam_train'].setdefault('cam', {})
+  cam.setdefault('backbone', {})['imagenet_weights'] = path
+  irn = preset['irn_train'].setdefault('irn', {})
+  irn['backbone'] = {'source': 'imagenet',
+                     'name': cam['backbone'].get('name', 'resnet50'),
+                     'imagenet_weights': path}
   return preset

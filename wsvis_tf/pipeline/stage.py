@@ -32,6 +32,9 @@ from wsvis_tf.core import atomic_io
 RECORD_FILE = 'stage.json'
 RUNNING_FILE = '.running.json'
 RECORD_FORMAT = 1
+# TensorBoard event files under an output directory are logs (they hold
+# wall-clock times): they are not part of its digest.
+TENSORBOARD_EVENTS_PREFIX = 'events.out.tfevents.'
 
 
 def _canonical_json(obj: Any, what: str) -> str:
@@ -61,6 +64,8 @@ def _files_under(path: str):
     for name in sorted(files):
       if name.startswith('.') and name.endswith('.tmp'):
         continue  # an atomic write in flight or abandoned
+      if name.startswith(TENSORBOARD_EVENTS_PREFIX):
+        continue  # logs with wall-clock times, not artifacts
       full = os.path.join(root, name)
       yield os.path.relpath(full, path), full
 

@@ -44,15 +44,18 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 import tf_keras
 
+from wsvis_tf.backbones import imagenet_weights
 from wsvis_tf.cam import config as config_lib
 from wsvis_tf.cam import evaluation
 from wsvis_tf.cam import extraction
 from wsvis_tf.cam import input_pipeline
 from wsvis_tf.cam import model as model_lib
+from wsvis_tf.cam import selection
 from wsvis_tf.cam import train_lib
 from wsvis_tf.cam import voc
 from wsvis_tf.core import atomic_io
 from wsvis_tf.core import keys
+from wsvis_tf.core import training
 from wsvis_tf.flowirn import fcam
 from wsvis_tf.flowirn import frame_flow
 from wsvis_tf.irn import dense_crf
@@ -78,6 +81,15 @@ def _train_frames(source, split: str, annotated_only: bool):
       if annotated_only and not annotated[t]:
         continue
       yield video, t
+
+
+def _labelled_frames(source, split: str, video_ids: List[str],
+                     annotated_only: bool):
+  """Yields (frame, frame labels) of the split's videos in video_ids."""
+  wanted = set(video_ids)
+  for video, t in _train_frames(source, split, annotated_only):
+    if keys.as_text(video[keys.VIDEO_ID]) in wanted:
+      yield video[keys.FRAMES][t], video[keys.FRAME_LABELS][t]
 
 
 def _video_ids(source, split: str) -> List[str]:
@@ -142,8 +154,7 @@ def _init_from_pretrained(model: model_lib.CamNet, checkpoint: str,
 
 def _seed(seed: int) -> None:
   """Seeds a model's initialisation and augmentation (train.seed)."""
-  tf.random.set_seed(seed)
-  np.random.seed(seed)
+  training.seed_everything(seed)
 
 
 def _run_cam_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
@@ -184,6 +195,7 @@ def _run_cam_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   # Fold of a video: its rank in sorted order, modulo k (balanced, stable).
   video_folds = {v: i % folds for i, v in enumerate(video_ids)}
   checkpoints, first, final, nonfinite, steps = [], [], [], 0, 0
+  heldout: List[Dict[str, Any]] = []
   n = _count_frames(source, 'train', t.annotated_only)
   for fold in range(folds):
     held_out = [v for v, f in video_folds.items() if f == fold]
@@ -192,10 +204,12 @@ def _run_cam_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
     fold_frames = (n if folds == 1 else
                    _count_frames(source, 'train', t.annotated_only,
                                  videos_fn()))
-    fold_steps = max(1, int(fold_frames // t.batch_size * t.epochs))
-    logging.info('[%s] model %d/%d: %d training frames, batch %d, %s '
-                 'epochs: %d steps', ctx.stage.name, fold + 1, folds,
-                 fold_frames, t.batch_size, t.epochs, fold_steps)
+    fold_steps = (t.steps if t.steps else
+                  max(1, int(fold_frames // t.batch_size * t.epochs)))
+    logging.info('[%s] model %d/%d: %d training frames, batch %d, %s: %d '
+                 'steps', ctx.stage.name, fold + 1, folds, fold_frames,
+                 t.batch_size, 'step budget' if t.steps else
+                 f'{t.epochs} epochs', fold_steps)
     _seed(t.seed + fold)
     result = train_lib.train_cam(
         lambda: model_lib.build_cam_model(cfg, len(class_names)),
@@ -206,8 +220,26 @@ def _run_cam_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
         t, fold_steps,
         ctx.directory if fold == 0 else ctx.path(_fold_dir(fold)),
         strategy=strategy, init_fn=init_fn,
-        progress_fn=lambda i, total: ctx.progress(i, total, 'steps'))
-    checkpoints.append(os.path.relpath(result['checkpoint'], ctx.directory))
+        progress_fn=lambda i, total: ctx.progress(i, total, 'steps'),
+        max_to_keep=(fold_steps // t.checkpoint_every + 1
+                     if cfg.selection == 'heldout_loss' else None))
+    chosen = result['checkpoint']
+    if cfg.selection == 'heldout_loss':
+      model = model_lib.build_cam_model(cfg, len(class_names))
+      chosen, values = selection.select_checkpoint(
+          model, result['checkpoints'],
+          functools.partial(_labelled_frames, source, 'train', held_out,
+                            t.annotated_only),
+          cfg.extraction.scales[0])
+      steps_of = [int(c.rsplit('-', 1)[-1]) for c in result['checkpoints']]
+      logging.info('[%s] model %d/%d: held-out loss %s at steps %s; chose '
+                   'step %d', ctx.stage.name, fold + 1, folds,
+                   [round(v, 4) for v in values], steps_of,
+                   int(chosen.rsplit('-', 1)[-1]))
+      heldout.append({'steps': steps_of,
+                      'losses': [round(v, 5) for v in values],
+                      'chosen_step': int(chosen.rsplit('-', 1)[-1])})
+    checkpoints.append(os.path.relpath(chosen, ctx.directory))
     first.append(result['first_loss'])
     final.append(result['final_loss'])
     nonfinite += result['nonfinite_examples']
@@ -218,9 +250,12 @@ def _run_cam_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
       'config': cfg.as_dict(), 'class_names': class_names,
       'num_classes': len(class_names)}, indent=2)
   metrics.update({'train_frames': n, 'steps': steps, 'models': folds,
+                  'seed': t.seed,
                   'first_loss': first[0] if folds == 1 else first,
                   'final_loss': final[0] if folds == 1 else final,
                   'nonfinite_examples': nonfinite})
+  if heldout:
+    metrics['heldout_selection'] = heldout
   return metrics
 
 
@@ -229,12 +264,14 @@ def make_cam_train_stage(config: Mapping[str, Any],
   """The CAM training stage; config {'cam': CamConfig overrides}."""
   config = dict(config)
   cfg = config_lib.cam_config_from_dict(config.get('cam'))  # typos fail here
-  weights = cfg.backbone.imagenet_weights
-  if weights and not os.path.exists(weights):
-    raise FileNotFoundError(f'ImageNet weights file {weights!r} does not '
-                            'exist; nothing is downloaded')
+  if cfg.backbone.imagenet_weights:
+    # A missing or wrong file fails now, not after the stages before this.
+    imagenet_weights.check_weights_file(cfg.backbone.imagenet_weights,
+                                        cfg.backbone.name)
   return stage_lib.Stage(
       name=name, run=_run_cam_train, config=config, inputs=('data',),
+      # 2: stateless per-example augmentation, op determinism.
+      version=2,
       outputs=(MODEL_JSON, train_lib.CHECKPOINT_DIR),
       description='train the CAM classifier on frame-level class labels')
 

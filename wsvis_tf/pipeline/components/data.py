@@ -31,13 +31,20 @@ def videos_gt_path(record: stage_lib.StageRecord, split: str) -> str:
   return record.path(os.path.join(GT_DIR, f'{split}_videos.json'))
 
 
+def _relative_to(path: str, root: str) -> str:
+  rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+  return path if rel.startswith('..') else rel
+
+
 def _run(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   source = ctx.resources['source']
   source.prepare()
   class_names = source.class_names
   summary = {'dataset': source.name,
              'tfds_name': source.builder.info.full_name,
-             'data_dir': source.builder.data_dir,
+             # Relative to the work dir when inside it, so that the same
+             # data gives the same record in any work dir.
+             'data_dir': _relative_to(source.builder.data_dir, ctx.work_dir),
              'class_names': class_names, 'splits': {}}
   metrics = {}
   for split in source.splits:

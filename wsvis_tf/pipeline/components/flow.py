@@ -90,6 +90,8 @@ def make_train_stage(config: Mapping[str, Any]) -> stage_lib.Stage:
   _flow_config(config)  # Fail early on a bad preset or override.
   return stage_lib.Stage(
       name=TRAIN_NAME, run=_run_train, config=config, inputs=('data',),
+      # 2: pixels whose flow leaves the frame are occluded; op determinism.
+      version=2,
       outputs=(MODEL_DIR, EXPORT_DIR),
       description=f'train DDFlow ({config["preset"]}) unsupervised')
 

@@ -1,12 +1,14 @@
 """Stages 'irn_train' and 'pseudo_labels': IRN / flowIRN (paper sec 3.1-3.2).
 
-irn_train (reads data, cam_train, ir_labels, and flow when f-Bound takes
-  its flow from the flow stage)
-  Trains IRN's boundary and displacement heads on the frozen backbone (the
-  CAM network's by default, see wsvis_tf/irn/config.py) with IRN's losses on
-  the IR labels, plus the f-Bound loss (paper eq 3) when
-  irn.flow_boundary.enabled. Writes checkpoints/ (resumed after a crash),
-  tensorboard/ and model.json {checkpoint, backbone, config, class_names}.
+irn_train (reads data, ir_labels, cam_train when the heads sit on its
+  backbone, and flow when f-Bound takes its flow from the flow stage)
+  Trains IRN's boundary and displacement heads on a frozen backbone (the
+  CAM network's by default; a separate ImageNet ResNet-50 with
+  irn.backbone.source 'imagenet', as the paper presets with ImageNet weights,
+  see wsvis_tf/irn/config.py) with IRN's losses on the IR labels, plus the
+  f-Bound loss (paper eq 3) when irn.flow_boundary.enabled. Writes
+  checkpoints/ (resumed after a crash), tensorboard/ and model.json
+  {checkpoint, backbone, config, class_names}.
   Config: {'irn': IrnConfig overrides (backbone, train, flow_boundary)}.
 
 pseudo_labels (reads data, cam, irn_train, and flow when f-CAMs take their
@@ -46,6 +48,7 @@ from wsvis_tf.backbones import resnet
 from wsvis_tf.cam import extraction
 from wsvis_tf.core import atomic_io
 from wsvis_tf.core import keys
+from wsvis_tf.core import training
 from wsvis_tf.evaluation import frame_ap
 from wsvis_tf.flowirn import fcam
 from wsvis_tf.flowirn import frame_flow
@@ -170,8 +173,7 @@ def _run_irn_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
     raise ValueError(f'IR labels of classes {index["class_names"]}, the '
                      f'dataset has {class_names}')
   t = cfg.train
-  tf.random.set_seed(t.seed)
-  np.random.seed(t.seed)
+  training.seed_everything(t.seed)
   flow = cfg.flow_boundary.enabled
   frames = _training_frames(ctx, index, labels_record, len(class_names), flow)
   n = len(index['frames'])
@@ -266,6 +268,10 @@ def make_irn_train_stage(config: Mapping[str, Any], name: str = IRN_TRAIN,
   inputs = ['data', ir_labels_stage]
   if cfg.backbone.source == 'cam_train':
     inputs.append(cam_train_stage)
+  else:
+    # A missing or wrong file fails now, not after the stages before this.
+    imagenet_weights.check_weights_file(cfg.backbone.imagenet_weights,
+                                        cfg.backbone.name)
   stages = {'ir_labels': ir_labels_stage, 'cam_train': cam_train_stage}
   if read_flow:
     inputs.append(read_flow)
@@ -273,6 +279,8 @@ def make_irn_train_stage(config: Mapping[str, Any], name: str = IRN_TRAIN,
   config['stages'] = stages
   return stage_lib.Stage(
       name=name, run=_run_irn_train, config=config, inputs=tuple(inputs),
+      # 2: stateless augmentation, fixed-order path gradients (determinism).
+      version=2,
       outputs=(MODEL_JSON, train_lib.CHECKPOINT_DIR),
       description='train IRN heads' + (' with f-Bound (paper eq 3)'
                                        if cfg.flow_boundary.enabled else ''))
@@ -314,6 +322,15 @@ def _images_and_categories(ctx: stage_lib.StageContext, split: str,
   return images, categories, None
 
 
+def _wanted_frames(source, split: str, wanted: Mapping[Any, Any]):
+  """Yields the [H, W, 3] frames whose (video_id, t) is in wanted."""
+  for video in tfds.as_numpy(source.videos(split)):
+    video_id = keys.as_text(video[keys.VIDEO_ID])
+    for t in range(len(video[keys.FRAMES])):
+      if (video_id, t) in wanted:
+        yield video[keys.FRAMES][t]
+
+
 def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   source = ctx.resources['source']
   cfg = config_lib.irn_config_from_dict(ctx.config['irn']).inference
@@ -329,6 +346,18 @@ def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   network = model_lib.EdgeDisplacement(load_irn_model(ctx.input(names['irn'])))
   partial = pseudo_lib.PartialResults(ctx.path(FRAMES_DIR))
   wanted = {(f['video_id'], f['frame_index']): f for f in index['frames']}
+  mean_shift = network.model.heads.mean_shift.running_mean
+  metrics_shift = {'running_mean_shift': [round(float(v), 4)
+                                          for v in mean_shift.numpy()]}
+  if cfg.mean_shift == 'inference_set':
+    # IRN: what MeanShift subtracts is the final model's mean displacement
+    # over the frames it segments (deterministic: a resumed run gets the
+    # same value).
+    mean_shift.assign(inference.mean_displacement(
+        network, _wanted_frames(source, index['split'], wanted),
+        cfg.image_scale))
+  metrics_shift['mean_shift'] = [round(float(v), 4)
+                                 for v in mean_shift.numpy()]
   results: Dict[Any, List[Dict[str, Any]]] = {}
   sizes: Dict[str, Any] = {}
   counts = {'computed': 0, 'frames_without_labels': 0}
@@ -379,6 +408,7 @@ def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   coco = pseudo_lib.assemble(images, categories, by_id,
                              f'wsvis-tf pseudo-labels ({ctx.stage.name})')
   metrics: Dict[str, Any] = {
+      **metrics_shift,
       'frames': len(images), 'annotations': len(coco['annotations']),
       'frames_without_instances': sum(1 for a in by_id.values() if not a),
       'use_fcam': cfg.use_fcam, **counts,
@@ -429,6 +459,8 @@ def make_pseudo_labels_stage(config: Mapping[str, Any],
   config['stages'] = stages
   return stage_lib.Stage(
       name=name, run=_run_pseudo_labels, config=config, inputs=tuple(inputs),
+      # 2: MeanShift from the inference set by default (IRN).
+      version=2,
       outputs=(PSEUDO_LABELS_JSON,),
       description='IRN instance inference' +
       (' with f-CAMs (paper eq 2)' if cfg.use_fcam else '') +
