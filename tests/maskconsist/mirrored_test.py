@@ -94,6 +94,10 @@ class MirroredTest(tf.test.TestCase):
         changed += not np.array_equal(a, w)
       self.assertGreater(changed, len(weights) // 2)
       if maskconsist:
+        start = self.work.params(True)
+        start.task.maskconsist_start_step = 10
+        with self.assertRaisesRegex(ValueError, 'maskconsist_start_step'):
+          train_lib.train(start, self.create_tempdir().full_path, mirrored)
         for name in results_1:
           if name.startswith(task_lib.STAT_PREFIX):
             self.assertAllClose(results_2[name], results_1[name], msg=name)

@@ -163,7 +163,7 @@ class MaskConsistTaskConfig(maskrcnn_cfg.MaskRCNNTask):
   maskconsist: bool = True
   # Steps trained on the pseudo-labels alone before MaskConsist starts
   # transferring predictions (0: from the first step, as the paper says
-  # nothing of a warm-up).
+  # nothing of a warm-up). One replica only (train_lib.train refuses more).
   maskconsist_start_step: int = 0
   matching: Matching = dataclasses.field(default_factory=Matching)
   # No tf-models validation here: evaluation is the pipeline's (COCO JSON).

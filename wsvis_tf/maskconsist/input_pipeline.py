@@ -37,7 +37,7 @@ two flows ([h, w, 2] each); batches add a leading B (pairs).
 
 import dataclasses
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 from absl import logging
 import numpy as np

@@ -327,8 +327,10 @@ class MaskConsistTask(maskrcnn.MaskRCNNTask):
       if self.task_config.maskconsist:
         shared = model.shared_forward(images, training=True)
         with tape.stop_recording():
-          enabled = (optimizer.iterations >=
-                     self.task_config.maskconsist_start_step)
+          enabled = None
+          if self.task_config.maskconsist_start_step > 0:
+            enabled = (optimizer.iterations >=
+                       self.task_config.maskconsist_start_step)
           labels, stats = self.maskconsist_labels(model, shared, labels,
                                                   enabled)
         outputs = model.train_heads(

@@ -129,6 +129,14 @@ def train(params: config_definitions.ExperimentConfig, model_dir: str,
   params.lock()
   if isinstance(strategy, str):
     strategy = make_strategy(strategy)
+  if (params.task.maskconsist_start_step > 0 and
+      strategy.num_replicas_in_sync > 1):
+    # Reading the optimizer's step counter in the replica function fails on
+    # the first step under MirroredStrategy (tf.function lifts the slot
+    # variables' creation into a cond whose other branch misses the read).
+    raise ValueError('task.maskconsist_start_step > 0 is not supported with '
+                     f'{strategy.num_replicas_in_sync} replicas; train on '
+                     'one device or set it to 0')
   os.makedirs(model_dir, exist_ok=True)
   if strategy.extended.should_checkpoint:
     train_utils.serialize_config(params, model_dir)
