@@ -25,6 +25,23 @@ class ResNetTest(tf.test.TestCase):
                          [2, -(-h // stride), -(-w // stride),
                           channels[name]], f'{name} at {h}x{w}')
 
+  def test_last_stage_stride_two_same_weights(self):
+    strided = resnet.build_resnet('resnet_tiny', last_stage_stride=2)
+    self.assertEqual([w.shape for w in strided.weights],
+                     [w.shape for w in self.model.weights])
+    strided.set_weights(self.model.get_weights())
+    x = tf.random.uniform([1, 65, 47, 3]) * 255
+    out16, out32 = self.model(x), strided(x)
+    self.assertEqual(resnet.stage_strides(2), (4, 4, 8, 16, 32))
+    for name, stride in zip(keys.BACKBONE_STAGES, resnet.stage_strides(2)):
+      self.assertEqual(out32[name].shape[1:3], (-(-65 // stride),
+                                                -(-47 // stride)), name)
+    # The stride only changes stage5.
+    self.assertAllClose(out16['stage4'], out32['stage4'])
+    self.assertNotEqual(out16['stage5'].shape, out32['stage5'].shape)
+    with self.assertRaisesRegex(ValueError, 'last_stage_stride'):
+      resnet.build_resnet('resnet_tiny', last_stage_stride=4)
+
   def test_unknown_backbone(self):
     with self.assertRaisesRegex(ValueError, 'unknown backbone'):
       resnet.build_resnet('resnet_huge')

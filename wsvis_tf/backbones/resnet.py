@@ -28,6 +28,11 @@ scaling), so every caller feeds raw pixels.
 
 Variants: 'resnet50' (the paper's), 'resnet_small' (the quick preset on CPU)
 and 'resnet_tiny' (tests). All have the same stages, strides and names.
+
+`last_stage_stride=2` gives the stride of keras.applications.ResNet50 (and of
+an FPN backbone, Mask R-CNN): stage5 at stride 32. The weights have the same
+shapes either way (the stride sits on conv5_block1's 1x1 convolutions), so
+one ImageNet file or CAM checkpoint loads into both.
 """
 
 import dataclasses
@@ -44,9 +49,10 @@ IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 # becomes 0 after preprocessing (IRN pads normalised crops with 0).
 IMAGENET_RGB_MEAN = tuple(reversed(IMAGENET_BGR_MEAN))
 _BN_EPSILON = 1.001e-5  # keras.applications.resnet
-# Stride of the first block of stacks conv2..conv5 (IRN strides (2, 2, 2, 1)
-# with the stem's conv1 and max-pool giving the first factor 4).
-_STACK_STRIDES = (1, 2, 2, 1)
+# Stride of the first block of stacks conv2..conv4 (IRN strides (2, 2, 2, 1)
+# with the stem's conv1 and max-pool giving the first factor 4); conv5's is
+# build_resnet's last_stage_stride (IRN 1, keras.applications 2).
+_STACK_STRIDES = (1, 2, 2)
 OUTPUT_STRIDE = 16
 
 
@@ -149,8 +155,15 @@ def _bottleneck(x, filters: int, stride: int, projection: bool, name: str,
   return tf_keras.layers.Activation('relu', name=name + '_out')(y)
 
 
+def stage_strides(last_stage_stride: int = 1) -> Tuple[int, ...]:
+  """Strides of stage1..stage5 (keys.BACKBONE_STRIDES for stride 1)."""
+  strides = keys.BACKBONE_STRIDES
+  return strides[:-1] + (strides[-2] * last_stage_stride,)
+
+
 def build_resnet(name: str = 'resnet50', frozen_bn: bool = True,
-                 model_name: Optional[str] = None) -> tf_keras.Model:
+                 model_name: Optional[str] = None,
+                 last_stage_stride: int = 1) -> tf_keras.Model:
   """Builds a backbone: images [B, H, W, 3] float RGB in [0, 255] -> stages.
 
   Args:
@@ -159,13 +172,19 @@ def build_resnet(name: str = 'resnet50', frozen_bn: bool = True,
       batch statistics when called with training=True (training from
       scratch).
     model_name: Keras name of the model (default: name).
+    last_stage_stride: Stride of stage5's first block: 1 (IRN, output
+      stride 16: the CAM and IRN networks) or 2 (keras.applications, output
+      stride 32: the FPN of Mask R-CNN).
 
   Returns:
     A functional tf_keras.Model whose output is a dict
     {stage1..stage5: [B, ceil(H/s), ceil(W/s), channels] float32} with s the
-    stride of keys.BACKBONE_STRIDES. Randomly initialised; see
+    stride of stage_strides(last_stage_stride). Randomly initialised; see
     imagenet_weights.load_imagenet_weights.
   """
+  if last_stage_stride not in (1, 2):
+    raise ValueError(f'last_stage_stride must be 1 or 2, got '
+                     f'{last_stage_stride}')
   spec = get_spec(name)
   images = tf_keras.Input(shape=(None, None, 3), name='images')
   x = CaffePreprocess(name='preprocess')(images)
@@ -175,7 +194,8 @@ def build_resnet(name: str = 'resnet50', frozen_bn: bool = True,
   x = tf_keras.layers.MaxPooling2D(3, strides=2, name='pool1_pool')(x)
   outputs = {keys.BACKBONE_STAGES[0]: x}
   for i, (filters, blocks, stride) in enumerate(
-      zip(spec.filters, spec.blocks, _STACK_STRIDES)):
+      zip(spec.filters, spec.blocks,
+          _STACK_STRIDES + (last_stage_stride,))):
     stack = f'conv{i + 2}'
     for b in range(blocks):
       x = _bottleneck(x, filters, stride if b == 0 else 1, b == 0,
