@@ -22,13 +22,15 @@ metrics as one JSON line.
 
 import json
 import os
+import sys
 
 from absl import flags
 
 from official.core import exp_factory
 from official.modeling import hyperparams
-from wsvis_tf.maskconsist import experiments  # pylint: disable=unused-import
 from wsvis_tf.core import entry_point
+# Registers the experiment configs with tf-models' exp_factory.
+from wsvis_tf.maskconsist import experiments  # pylint: disable=unused-import
 from wsvis_tf.maskconsist import train_lib
 
 _EXPERIMENT = flags.DEFINE_string('experiment', None,
