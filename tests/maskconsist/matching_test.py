@@ -41,6 +41,8 @@ class InstancesTest(tf.test.TestCase):
   def test_bad_shapes(self):
     with self.assertRaisesRegex(ValueError, 'classes has 1 entries for 2'):
       matching.Instances(np.zeros((2, H, W), bool), [1], np.zeros((2, 4)))
+    with self.assertRaisesRegex(ValueError, 'iom_priority'):
+      matching.MatchingConfig(iom_priority='largest')
     with self.assertRaisesRegex(ValueError, r'\[N, H, W\]'):
       matching.Instances(np.zeros((H, W), bool), [], np.zeros((0, 4)))
 
@@ -216,6 +218,17 @@ class IomNmsTest(tf.test.TestCase):
     inst = _instances([big, inside], [1, 2])
     self.assertAllEqual(matching.iom_nms(inst, 0.5), [0, 1])
 
+  def test_protected_masks_are_kept_and_suppress_larger_ones(self):
+    big = _box_mask(2, 2, 14, 14)
+    inside = _box_mask(4, 4, 8, 8)
+    other = _box_mask(16, 18, 22, 30)
+    # The first (protected) mask is kept even though it lies inside the
+    # second, which it then suppresses; a disjoint one stays.
+    inst = _instances([inside, big, other], [1, 1, 1])
+    self.assertAllEqual(matching.iom_nms(inst, 0.5, num_protected=1),
+                        [0, 2])
+    self.assertAllEqual(matching.iom_nms(inst, 0.5), [1, 2])
+
   def test_labels_win_at_equal_area(self):
     m = _box_mask(2, 2, 10, 10)
     inst = _instances([m, m], [1, 1])
@@ -260,22 +273,39 @@ class ConsistentLabelsTest(tf.test.TestCase):
     self.assertCountEqual(new_a.classes.tolist(), [1, 2])
     self.assertAllEqual(new_a.masks[new_a.classes == 2][0], self.obj2)
 
-  def test_iom_nms_drops_the_partial_label(self):
+  def test_iom_nms_labels_first_keeps_labels_and_drops_duplicates(self):
     # b's partial label of object 2 is contained in the transferred whole
     # one, which arrives in b only if a has a label of object 2.
     labels_a = _instances([self.obj1_a, self.obj2], [1, 2])
     new_a, new_b, stats = matching.consistent_labels(
         self.pred_a, self.pred_b, labels_a, self.labels_b, self.flow_ab,
         self.flow_ba)
+    # Labels first (the default): b keeps its label of object 2 and the
+    # transferred duplicate goes; object 1, missing from b's labels, is
+    # added. In a, the copy of object 2 transferred back goes too.
+    self.assertEqual(stats[matching.STAT_SUPPRESSED], 2)
+    self.assertLen(new_b, 2)
+    self.assertAllEqual(new_b.masks[new_b.classes == 2][0],
+                        self.labels_b.masks[0])
+    self.assertAllEqual(new_b.masks[new_b.classes == 1][0], self.obj1_b)
+    self.assertLen(new_a, 2)
+    self.assertAllEqual(new_a.masks, labels_a.masks)
+
+  def test_iom_nms_larger_first_replaces_the_partial_label(self):
+    labels_a = _instances([self.obj1_a, self.obj2], [1, 2])
+    new_a, new_b, stats = matching.consistent_labels(
+        self.pred_a, self.pred_b, labels_a, self.labels_b, self.flow_ab,
+        self.flow_ba, matching.MatchingConfig(iom_priority='larger_first'))
     # Two drops: in b the partial label (inside the transferred whole
-    # object 2); in a the copy of object 2 transferred back from b, equal
-    # to a's own label (labels win at equal area).
+    # object 2); in a the copy equal to a's own label (labels win at equal
+    # area).
     self.assertEqual(stats[matching.STAT_SUPPRESSED], 2)
     self.assertLen(new_b, 2)
     self.assertAllEqual(new_b.masks[new_b.classes == 2][0], self.obj2)
-    self.assertLen(new_a, 2)
     self.assertAllEqual(new_a.masks, labels_a.masks)
-    # Without IoM-NMS the partial label stays beside the whole one.
+
+  def test_without_iom_nms_everything_stays(self):
+    labels_a = _instances([self.obj1_a, self.obj2], [1, 2])
     _, new_b, stats = matching.consistent_labels(
         self.pred_a, self.pred_b, labels_a, self.labels_b, self.flow_ab,
         self.flow_ba, matching.MatchingConfig(iom_nms=False))

@@ -139,6 +139,9 @@ class Matching(hyperparams.Config):
       Alg. 1 transfer (box IoU > transfer_box_iou with a same-class label).
     iom_nms: Suppress masks contained in others when combining
       (intersection over the smaller mask > iom_threshold).
+    iom_priority: 'labels_first' (flowIRN labels always kept, transfers
+      fill in missing instances) or 'larger_first' (a larger transfer also
+      replaces a label it contains); matching.py says why the default.
     max_predictions: Top predictions per frame (paper: 100).
     min_score: Predictions below this score are ignored.
     mask_threshold: Pasted mask probabilities are binarised here.
@@ -149,6 +152,7 @@ class Matching(hyperparams.Config):
   intra_box_iou: float = 0.5
   transfer_box_iou: float = 0.5
   iom_threshold: float = 0.5
+  iom_priority: str = 'labels_first'
   max_predictions: int = 100
   min_score: float = 0.05
   mask_threshold: float = 0.5
