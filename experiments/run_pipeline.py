@@ -30,20 +30,33 @@ from absl import logging
 
 from wsvis_tf.core import entry_point
 from wsvis_tf.pipeline import cli
+from wsvis_tf.pipeline.components import segmenter
 
 cli.define_flags()
 FLAGS = flags.FLAGS
 _UNTIL = flags.DEFINE_string('until', None, 'Stop after this stage.')
 _LIST = flags.DEFINE_bool('list_stages', False, 'List the stages and exit.')
+_ROUNDS = flags.DEFINE_integer(
+    'self_training_rounds', 0, 'Self-training rounds after MaskConsist (the '
+    'paper\'s third step; experiments/self_train.py).')
 
 
 def main(argv):
   del argv
   source, stages = cli.source_and_stages('run_pipeline')
+  if _ROUNDS.value < 0:
+    cli.usage_error('run_pipeline', '--self_training_rounds must be >= 0, '
+                    f'got {_ROUNDS.value}')
+  if _ROUNDS.value:
+    _, preset = cli.source_and_preset('run_pipeline')
+    if segmenter.MASKCONSIST_TRAIN not in preset:
+      cli.usage_error('run_pipeline', f'preset {FLAGS.preset!r} has no '
+                      f'{segmenter.MASKCONSIST_TRAIN} stage to self-train')
+    stages += segmenter.self_training_stages(preset, _ROUNDS.value)
   work_dir = cli.work_dir()
   if _LIST.value:
     for s in stages:
-      print(f'{s.name:16s} reads {",".join(s.inputs) or "-":24s} '
+      print(f'{s.name:18s} reads {",".join(s.inputs) or "-":24s} '
             f'{s.description}')
     return
   logging.info('Pipeline: dataset=%s preset=%s work_dir=%s data_dir=%s',
@@ -52,10 +65,10 @@ def main(argv):
                            force=FLAGS.force, until=_UNTIL.value)
   print(f'\nwsvis-tf pipeline on {FLAGS.dataset} ({FLAGS.preset}), '
         f'work dir {work_dir}')
-  print(f'{"stage":16s} {"status":8s} {"wall s":>8s}  outputs')
+  print(f'{"stage":18s} {"status":8s} {"wall s":>8s}  outputs')
   for name, rec in records.items():
     outs = ', '.join(rec.path(o) for o in rec.outputs)
-    print(f'{name:16s} {rec.status:8s} {rec.wall_time_s:8.1f}  {outs}')
+    print(f'{name:18s} {rec.status:8s} {rec.wall_time_s:8.1f}  {outs}')
   if 'contact_sheet' in records:
     print(f'\nContact sheet: {records["contact_sheet"].path("contact_sheet.png")}')
   if 'pseudo_labels' in records:
@@ -64,6 +77,19 @@ def main(argv):
     print(f'Pseudo-labels: {rec.path("pseudo_labels.json")}' +
           (f' (AP50 {ap50:.4f} on the training frames)'
            if ap50 is not None else ''))
+  for name in [n for n in records if n in ('predict_maskrcnn', 'predict')
+               or n.startswith('predict_r')]:
+    if name in records:
+      m = records[name].metrics
+      what = {'predict_maskrcnn': 'Mask R-CNN', 'predict': 'MaskConsist'}.get(
+          name, f'MaskConsist, self-training round {name[len("predict_r"):]}')
+      held_out = [k[:-len('_AP50')] for k in m
+                  if k.endswith('_AP50') and not k.startswith('train')]
+      parts = [f'{s} AP50 {m[s + "_AP50"]:.4f}' +
+               (f' TC {m[s + "_TC"]:.4f}' if s + '_TC' in m else '')
+               for s in held_out]
+      print(f'{what}: {records[name].path("")}' +
+            (f' ({", ".join(parts)})' if parts else ''))
 
 
 def run() -> None:

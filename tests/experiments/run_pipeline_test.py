@@ -49,6 +49,27 @@ class RunPipelineTest(absltest.TestCase):
     self.assertEqual(len(coco['images']),
                      summary['splits']['train']['annotated_frames'])
     self.assertNotEmpty(coco['annotations'])
+    # The second step (smoke: 4 steps each): both segmenters trained, their
+    # predictions on every training frame and held-out frame, scored.
+    for stage in ('maskrcnn_train', 'maskconsist_train', 'predict_maskrcnn',
+                  'predict'):
+      self.assertEqual(statuses.get(stage), 'ran', stage)
+    for stage in ('predict_maskrcnn', 'predict'):
+      with open(os.path.join(work, stage, 'stage.json')) as f:
+        metrics = json.load(f)['metrics']
+      self.assertEqual(metrics['train_frames'],
+                       summary['splits']['train']['annotated_frames'])
+      self.assertEqual(metrics['validation_frames'],
+                       summary['splits']['validation']['frames'])
+      self.assertIn('validation_AP50', metrics)
+      with open(os.path.join(work, stage,
+                             'validation_predictions.json')) as f:
+        predictions = json.load(f)
+      self.assertLen(predictions['images'], metrics['validation_frames'])
+      self.assertLen(predictions['annotations'],
+                     metrics['validation_detections'])
+    self.assertIn(f'MaskConsist: {os.path.join(work, "predict", "")}',
+                  stdout)
     for name in statuses:
       with open(os.path.join(work, name, 'stage.json')) as f:
         record = json.load(f)

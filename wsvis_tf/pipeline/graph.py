@@ -14,6 +14,7 @@ from wsvis_tf.pipeline.components import contact_sheet
 from wsvis_tf.pipeline.components import data
 from wsvis_tf.pipeline.components import flow
 from wsvis_tf.pipeline.components import irn
+from wsvis_tf.pipeline.components import segmenter
 
 
 def build_stages(preset_name: str, source: sources.VideoSource,
@@ -46,6 +47,9 @@ def preset_stages(preset: Mapping[str, Mapping[str, Any]],
   stages += cam.make_stages(preset, source, flow_stage)
   # IRN / flowIRN heads -> instance pseudo-labels (paper sec 3.1-3.2).
   stages += irn.make_stages(preset, source, flow_stage)
+  # Mask R-CNN and MaskConsist on the pseudo-labels, their predictions
+  # (paper sec 3.3, 4.2).
+  stages += segmenter.make_stages(preset)
   names = {s.name for s in stages}
   stages.append(contact_sheet.make_stage(
       preset['contact_sheet'],
