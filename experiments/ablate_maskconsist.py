@@ -19,6 +19,8 @@ learning-rate decays moved with it):
   supervised   Mask R-CNN on the ground-truth masks of the same training
                frames: the fully supervised bound (procedural data, or any
                dataset whose training frames carry masks)
+  random_init  Mask R-CNN from random weights (not a paper row: against the
+               preset's start, the CAM classifier's backbone in quick)
 
 The preset's seed reuses run_pipeline.py's stages (maskrcnn_train,
 predict_maskrcnn, maskconsist_train, predict) for the first two variants;
@@ -58,17 +60,26 @@ PROGRAM = 'ablate_maskconsist'
 cli.define_flags()
 FLAGS = flags.FLAGS
 
-# variant -> (train stage of the preset it starts from, matching overrides,
+# variant -> (train stage of the preset it starts from, task overrides,
 # trained on the ground truth).
 VARIANTS: Dict[str, Any] = {
     'maskrcnn': (segmenter.MASKRCNN_TRAIN, None, False),
     'maskconsist': (segmenter.MASKCONSIST_TRAIN, None, False),
-    'no_intra': (segmenter.MASKCONSIST_TRAIN, {'intra_frame': False}, False),
-    'no_inter': (segmenter.MASKCONSIST_TRAIN, {'inter_frame': False}, False),
-    'no_iom_nms': (segmenter.MASKCONSIST_TRAIN, {'iom_nms': False}, False),
+    'no_intra': (segmenter.MASKCONSIST_TRAIN,
+                 {'matching': {'intra_frame': False}}, False),
+    'no_inter': (segmenter.MASKCONSIST_TRAIN,
+                 {'matching': {'inter_frame': False}}, False),
+    'no_iom_nms': (segmenter.MASKCONSIST_TRAIN,
+                   {'matching': {'iom_nms': False}}, False),
     'supervised': (segmenter.MASKRCNN_TRAIN, None, True),
+    # Not a paper row: the baseline from random weights, against the
+    # preset's backbone start (the CAM classifier's on the procedural data).
+    'random_init': (segmenter.MASKRCNN_TRAIN, {'model': {'backbone': {
+        'wsvis_resnet': {'init': 'random'}}}}, False),
 }
-_VARIANTS = flags.DEFINE_list('variants', list(VARIANTS), 'Variants to run.')
+_VARIANTS = flags.DEFINE_list(
+    'variants', [v for v in VARIANTS if v != 'random_init'],
+    'Variants to run (random_init: on request).')
 _SEEDS = flags.DEFINE_list('seeds', [], 'Mask R-CNN seeds (weights, data '
                            'order, augmentation), each run for every '
                            'variant (default: --seed).')
@@ -91,11 +102,11 @@ def _deep_merge(base: Dict[str, Any], extra: Mapping[str, Any]
 def variant_train_config(preset: Mapping[str, Any], variant: str, seed: int,
                          steps=None) -> Dict[str, Any]:
   """The train stage config of a variant and seed (module docstring)."""
-  base_stage, matching, supervised = VARIANTS[variant]
+  base_stage, task_overrides, supervised = VARIANTS[variant]
   config = copy.deepcopy(dict(preset[base_stage]))
   extra: Dict[str, Any] = {'task': {'train_data': {'seed': seed}}}
-  if matching:
-    extra['task']['matching'] = dict(matching)
+  if task_overrides:
+    extra['task'] = _deep_merge(extra['task'], task_overrides)
   if steps:
     extra = _deep_merge(extra, experiments.schedule_overrides(steps))
   config['overrides'] = _deep_merge(config.get('overrides') or {}, extra)

@@ -35,6 +35,7 @@ class AblateMaskConsistTest(absltest.TestCase):
         'no_inter': (True, True, False, True),
         'no_iom_nms': (True, True, True, False),
         'supervised': (False, True, True, True),
+        'random_init': (False, True, True, True),
     }
     for variant, (mc, intra, inter, iom) in expected.items():
       params = _resolved(ablate.variant_train_config(self.preset, variant, 0))
@@ -43,6 +44,16 @@ class AblateMaskConsistTest(absltest.TestCase):
           (params.task.maskconsist, matching.intra_frame,
            matching.inter_frame, matching.iom_nms), (mc, intra, inter, iom),
           variant)
+
+  def test_random_init_changes_only_the_backbone_start(self):
+    params = _resolved(ablate.variant_train_config(self.preset,
+                                                   'random_init', 0))
+    self.assertEqual(params.task.model.backbone.wsvis_resnet.init, 'random')
+    base = _resolved(ablate.variant_train_config(self.preset, 'maskrcnn', 0))
+    self.assertEqual(base.task.model.backbone.wsvis_resnet.init,
+                     'cam_checkpoint')
+    base.task.model.backbone.wsvis_resnet.init = 'random'
+    self.assertEqual(params.as_dict(), base.as_dict())
 
   def test_supervised_trains_on_the_ground_truth(self):
     config = ablate.variant_train_config(self.preset, 'supervised', 0)
