@@ -86,6 +86,14 @@ class TemporalConsistencyTest(absltest.TestCase):
         places=12)
     self.assertEqual(temporal.temporal_consistency([low, low], flows[:1]),
                      -1.0)
+    # The defined pairs' values, in order, undefined ones left out: in
+    # (high, low, high) the pair (high, low) is defined (AP ranks every
+    # prediction at t+1, whatever its score) and (low, high) is not.
+    for frames in ([low, high, high], [high, low, high]):
+      values = temporal.pair_values(frames, flows)
+      self.assertLen(values, 1)
+      self.assertAlmostEqual(values[0], 1.0, places=12)
+    self.assertEqual(temporal.pair_values([low, low], flows[:1]), [])
 
   def test_bad_flow_shape(self):
     frame = _frame([CAR], [1], [0.9])

@@ -25,7 +25,7 @@ prediction at t+1 could match it); a pair without any ground truth (no
 prediction at t above the threshold) has no AP and is left out of the mean.
 """
 
-from typing import Sequence
+from typing import List, Sequence
 
 import numpy as np
 
@@ -116,6 +116,23 @@ def temporal_consistency(
     score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> float:
   """TC of a sequence of frames (paper Tab. 6), mean over frame pairs.
 
+  The mean of pair_values; see there for the arguments. Returns -1.0 if TC
+  is defined for no pair.
+  """
+  values = pair_values(predictions, backward_flows, score_threshold)
+  return float(np.mean(values)) if values else -1.0
+
+
+def pair_values(
+    predictions: Sequence[FrameInstances],
+    backward_flows: np.ndarray,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> List[float]:
+  """TC(t, t+1) of each consecutive pair where it is defined.
+
+  A model with few predictions above score_threshold defines TC on few
+  pairs: pool these values over videos (and report their count) rather
+  than averaging per-video means.
+
   Args:
     predictions: T >= 2 FrameInstances of consecutive frames 0..T-1 (or of
       frames t, t + delta, ... with the matching flows).
@@ -124,8 +141,7 @@ def temporal_consistency(
     score_threshold: See pair_ap50.
 
   Returns:
-    The mean of pair_ap50 over the pairs (i, i+1) where it is defined, or
-    -1.0 if it is defined for none.
+    pair_ap50 of the pairs (i, i+1) where it is defined, in order.
   """
   backward_flows = np.asarray(backward_flows, np.float32)
   if len(predictions) < 2:
@@ -138,5 +154,4 @@ def temporal_consistency(
   values = [pair_ap50(predictions[i], predictions[i + 1], backward_flows[i],
                       score_threshold)
             for i in range(len(predictions) - 1)]
-  values = [v for v in values if v >= 0]
-  return float(np.mean(values)) if values else -1.0
+  return [v for v in values if v >= 0]
