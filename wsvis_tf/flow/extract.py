@@ -83,6 +83,25 @@ def extract_video(predict_fn: PredictFn, store: store_lib.FlowStore,
   return {'written': written, 'skipped': skipped}
 
 
+def extract_video_example(predict_fn: PredictFn,
+                          store: store_lib.FlowStore,
+                          video: Mapping[str, np.ndarray], delta: int,
+                          batch_size: int = 8) -> Dict[str, int]:
+  """extract_video on a numpy video example (VIDEO_ID, FRAMES, ANNOTATED).
+
+  The per-video work of the flow stage, in-process or on Beam
+  (wsvis_tf.pipeline.per_video): every pair of required_pairs.
+
+  Returns:
+    {'written': n, 'skipped': n} counts of flow files.
+  """
+  vid = keys.as_text(video[keys.VIDEO_ID])
+  frames = np.asarray(video[keys.FRAMES])
+  annotated = video.get(keys.ANNOTATED)
+  pairs = required_pairs(len(frames), delta, annotated)
+  return extract_video(predict_fn, store, vid, frames, pairs, batch_size)
+
+
 def extract_videos(predict_fn: PredictFn, store: store_lib.FlowStore,
                    videos: Iterable[Mapping[str, np.ndarray]], delta: int,
                    batch_size: int = 8,
@@ -94,12 +113,8 @@ def extract_videos(predict_fn: PredictFn, store: store_lib.FlowStore,
   """
   totals = {'videos': 0, 'written': 0, 'skipped': 0}
   for video in videos:
-    vid = video[keys.VIDEO_ID]
-    vid = keys.as_text(vid)
-    frames = np.asarray(video[keys.FRAMES])
-    annotated = video.get(keys.ANNOTATED)
-    pairs = required_pairs(len(frames), delta, annotated)
-    counts = extract_video(predict_fn, store, vid, frames, pairs, batch_size)
+    counts = extract_video_example(predict_fn, store, video, delta,
+                                   batch_size)
     totals['videos'] += 1
     totals['written'] += counts['written']
     totals['skipped'] += counts['skipped']

@@ -297,6 +297,45 @@ def scaled_frame(image: np.ndarray, image_scale: float = 1.0) -> tf.Tensor:
                           0.0, 255.0)
 
 
+def displacement_sum(edge_displacement, frames, image_scale: float = 1.0
+                    ) -> Tuple[np.ndarray, int]:
+  """The sum over frames of each frame's mean displacement, and the count.
+
+  The per-video part of mean_displacement (a Beam worker sums its videos'
+  frames; the sums are added and divided by mean_from_sums).
+
+  Args:
+    edge_displacement: A model.EdgeDisplacement.
+    frames: An iterable of [H, W, 3] uint8 frames.
+    image_scale: As segment_frame.
+
+  Returns:
+    ([2] float64 (dy, dx) sum in stride-4 pixels, number of frames).
+  """
+  total, count = np.zeros([2], np.float64), 0
+  for image in frames:
+    out = edge_displacement(scaled_frame(image, image_scale))
+    total += np.mean(out['displacement'].numpy(), axis=(0, 1))
+    count += 1
+  return total, count
+
+
+def mean_from_sums(total: np.ndarray, count: int, offset: np.ndarray
+                  ) -> np.ndarray:
+  """[2] float32 mean displacement from displacement_sum results.
+
+  offset ([2] float32), the MeanShift offset the model subtracted while the
+  sums were taken, is added back, so the result is the raw mean whatever it
+  subtracts.
+
+  Raises:
+    ValueError: no frames.
+  """
+  if not count:
+    raise ValueError('mean_displacement needs at least one frame')
+  return (np.asarray(total, np.float64) / count + offset).astype(np.float32)
+
+
 def mean_displacement(edge_displacement, frames, image_scale: float = 1.0
                      ) -> np.ndarray:
   """IRN's MeanShift statistic: the final model's mean displacement over
@@ -315,15 +354,10 @@ def mean_displacement(edge_displacement, frames, image_scale: float = 1.0
   Raises:
     ValueError: no frames.
   """
-  total, count = np.zeros([2], np.float64), 0
-  for image in frames:
-    out = edge_displacement(scaled_frame(image, image_scale))
-    total += np.mean(out['displacement'].numpy(), axis=(0, 1))
-    count += 1
-  if not count:
-    raise ValueError('mean_displacement needs at least one frame')
-  offset = edge_displacement.model.heads.mean_shift.running_mean.numpy()
-  return (total / count + offset).astype(np.float32)
+  total, count = displacement_sum(edge_displacement, frames, image_scale)
+  return mean_from_sums(
+      total, count,
+      edge_displacement.model.heads.mean_shift.running_mean.numpy())
 
 
 def segment_frame(edge_displacement, image: np.ndarray, cams: np.ndarray,

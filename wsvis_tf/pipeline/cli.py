@@ -23,6 +23,7 @@ from datasets.real_video import builder_config
 from datasets.real_video import manual_dir
 from wsvis_tf.data import sources
 from wsvis_tf.pipeline import graph
+from wsvis_tf.pipeline import per_video
 from wsvis_tf.pipeline import presets
 from wsvis_tf.pipeline import runner
 from wsvis_tf.pipeline import stage as stage_lib
@@ -69,6 +70,16 @@ def define_flags() -> None:
       ' (nothing is downloaded). The paper and cityscapes presets need it, '
       'or --train_from_scratch: the CAM network starts from it and the IRN '
       'heads sit on a separate frozen copy, as in the paper and IRN.')
+  flags.DEFINE_string(
+      'runner', per_video.IN_PROCESS, 'How the per-video stages (flow, cam, '
+      'ir_labels, pseudo_labels) run: in_process (a loop in this process), '
+      'or an Apache Beam runner by name: DirectRunner, DataflowRunner, '
+      'FlinkRunner, SparkRunner, ... An execution option: it does not change '
+      'a stage\'s fingerprint or its artifacts (README: Beam).')
+  flags.DEFINE_list(
+      'beam_options', [], 'Beam pipeline options for --runner, key=value, '
+      'e.g. direct_num_workers=2,direct_running_mode=multi_processing, or '
+      'project=P,region=R,temp_location=gs://B/tmp for Dataflow.')
   flags.DEFINE_bool(
       'train_from_scratch', False, 'paper and cityscapes presets: train '
       'ResNet-50 from random weights instead of --imagenet_weights '
@@ -77,6 +88,14 @@ def define_flags() -> None:
 
 def work_dir() -> str:
   return os.path.abspath(FLAGS.work_dir)
+
+
+def execution(program: str) -> per_video.Execution:
+  """--runner and --beam_options; bad values are a usage error."""
+  try:
+    return per_video.parse_execution(FLAGS.runner, FLAGS.beam_options)
+  except (ValueError, ImportError) as e:
+    usage_error(program, e)
 
 
 def usage_error(program: str, message: Any) -> NoReturn:
@@ -152,7 +171,13 @@ def run_stages(program: str, stages: Sequence[stage_lib.Stage],
   only that type (its subclasses included: frame_io.BadFrameError), ends
   the binary with one line and status 2. Any other exception is a bug or a
   failure of the run and keeps its traceback.
+
+  The per-video stages run as --runner and --beam_options say (the
+  per_video.EXECUTION resource, unless resources has one).
   """
+  resources = dict(resources)
+  if per_video.EXECUTION not in resources:
+    resources[per_video.EXECUTION] = execution(program)
   try:
     return runner.run_stages(stages, work_dir(), resources=resources,
                              force=force, until=until)

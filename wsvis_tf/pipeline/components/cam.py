@@ -34,9 +34,10 @@ The helpers at the end (load_cam_model, load_backbone, cam_file,
 ir_label_file, frame_index) are how later stages read these outputs.
 """
 
+import dataclasses
 import functools
 import os
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -60,6 +61,7 @@ from wsvis_tf.flowirn import fcam
 from wsvis_tf.flowirn import frame_flow
 from wsvis_tf.irn import dense_crf
 from wsvis_tf.irn import ir_labels
+from wsvis_tf.pipeline import per_video
 from wsvis_tf.pipeline import stage as stage_lib
 
 CAM_TRAIN = 'cam_train'
@@ -340,6 +342,78 @@ def _semantic_gt(video, t) -> Optional[np.ndarray]:
                                             video[keys.TRACK_CLASSES])
 
 
+def _confusion_sum(summaries: List[Mapping[str, Any]], key: str,
+                   num_classes: int) -> Optional[evaluation.SemanticConfusion]:
+  """The sum of the videos' confusion matrices (None if none has GT)."""
+  confusion = evaluation.SemanticConfusion(num_classes)
+  has_gt = False
+  for s in summaries:
+    if s[key] is not None:
+      has_gt = True
+      confusion.matrix += np.asarray(s[key], np.int64)
+  return confusion if has_gt else None
+
+
+@dataclasses.dataclass(frozen=True)
+class CamTask(per_video.VideoTask):
+  """The cam stage's per-video work (multi-scale + flip CAMs of its frames).
+
+  Summary: {'frames': index entries, 'computed', 'empty', 'confusion':
+  [C+1, C+1] counts of the thresholded CAMs against GT, or None}.
+  """
+  train_record: stage_lib.StageRecord
+  cams_dir: str
+  annotated_only: bool
+  num_classes: int
+  eval_threshold: float
+  train_stage: str
+
+  def setup(self) -> Tuple[List[extraction.CamExtractor], Any]:
+    info = cam_model_info(self.train_record)
+    ext_cfg = info['config']['extraction']
+    extractors = [
+        extraction.CamExtractor(load_cam_model(self.train_record, fold),
+                                ext_cfg['scales'], ext_cfg['flip'])
+        for fold in range(len(info.get('fold_checkpoints') or [0]))]
+    return extractors, info.get('video_folds')
+
+  def process(self, state, video: Mapping[str, Any]) -> Dict[str, Any]:
+    extractors, video_folds = state
+    video_id = keys.as_text(video[keys.VIDEO_ID])
+    confusion = evaluation.SemanticConfusion(self.num_classes)
+    frames, computed, empty, has_gt = [], 0, 0, False
+    for t in range(len(video[keys.FRAMES])):
+      if self.annotated_only and not video[keys.ANNOTATED][t]:
+        continue
+      frame_name = keys.as_text(video[keys.FRAME_NAMES][t])
+      path = extraction.cam_path(self.cams_dir, video_id, frame_name)
+      if os.path.exists(path):
+        cams = extraction.load_cams(path)
+      else:
+        fold = 0
+        if video_folds is not None:
+          if video_id not in video_folds:
+            raise ValueError(f'video {video_id} was not in any cross-fitting '
+                             f'fold of {self.train_stage}')
+          fold = video_folds[video_id]
+        cams = extractors[fold](video[keys.FRAMES][t],
+                                video[keys.FRAME_LABELS][t], allow_empty=True)
+        extraction.save_cams(path, cams)
+        computed += 1
+      empty += int(len(cams[extraction.NPZ_KEYS]) == 0)
+      gt = _semantic_gt(video, t)
+      if gt is not None:
+        has_gt = True
+        confusion.add(evaluation.cams_to_semantic(
+            cams[extraction.NPZ_HIGH_RES], cams[extraction.NPZ_KEYS],
+            self.eval_threshold), gt)
+      frames.append({'video_id': video_id, 'frame_index': t,
+                     'frame_name': frame_name,
+                     'keys': cams[extraction.NPZ_KEYS].tolist()})
+    return {'frames': frames, 'computed': computed, 'empty': empty,
+            'confusion': confusion.matrix.tolist() if has_gt else None}
+
+
 def _run_cam(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   source = ctx.resources['source']
   train_record = ctx.input(ctx.config['train_stage'])
@@ -348,48 +422,23 @@ def _run_cam(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   if info['class_names'] != class_names:
     raise ValueError(f'the CAM model was trained on classes '
                      f'{info["class_names"]}, the dataset has {class_names}')
-  ext_cfg = info['config']['extraction']
-  extractors = [extraction.CamExtractor(load_cam_model(train_record, fold),
-                                        ext_cfg['scales'], ext_cfg['flip'])
-                for fold in range(len(info.get('fold_checkpoints') or [0]))]
-  video_folds = info.get('video_folds')
   split = ctx.config['split']
-  total = _count_frames(source, split, ctx.config['annotated_only'])
-  confusion = evaluation.SemanticConfusion(len(class_names))
-  frames, computed, empty, has_gt = [], 0, 0, False
-  for video, t in _train_frames(source, split, ctx.config['annotated_only']):
-    video_id = keys.as_text(video[keys.VIDEO_ID])
-    frame_name = keys.as_text(video[keys.FRAME_NAMES][t])
-    path = extraction.cam_path(ctx.path(CAMS_DIR), video_id, frame_name)
-    if os.path.exists(path):
-      cams = extraction.load_cams(path)
-    else:
-      fold = 0
-      if video_folds is not None:
-        if video_id not in video_folds:
-          raise ValueError(f'video {video_id} was not in any cross-fitting '
-                           f'fold of {ctx.config["train_stage"]}')
-        fold = video_folds[video_id]
-      cams = extractors[fold](video[keys.FRAMES][t],
-                              video[keys.FRAME_LABELS][t], allow_empty=True)
-      extraction.save_cams(path, cams)
-      computed += 1
-    empty += int(len(cams[extraction.NPZ_KEYS]) == 0)
-    gt = _semantic_gt(video, t)
-    if gt is not None:
-      has_gt = True
-      confusion.add(evaluation.cams_to_semantic(
-          cams[extraction.NPZ_HIGH_RES], cams[extraction.NPZ_KEYS],
-          ext_cfg['eval_threshold']), gt)
-    frames.append({'video_id': video_id, 'frame_index': t,
-                   'frame_name': frame_name,
-                   'keys': cams[extraction.NPZ_KEYS].tolist()})
-    ctx.progress(len(frames), total, 'frames')
+  task = CamTask(train_record, ctx.path(CAMS_DIR),
+                 ctx.config['annotated_only'], len(class_names),
+                 info['config']['extraction']['eval_threshold'],
+                 ctx.config['train_stage'])
+  summaries = per_video.run_videos(
+      task, source, split, ctx.directory,
+      per_video.execution_of(ctx.resources),
+      lambda i, n: ctx.progress(i, n, 'videos'))
+  frames = [f for s in summaries for f in s['frames']]
   atomic_io.write_json(ctx.path(INDEX_JSON), {
       'split': split, 'class_names': class_names, 'frames': frames})
-  metrics = {'frames': len(frames), 'computed': computed,
-             'frames_without_labels': empty}
-  if has_gt:
+  metrics = {'frames': len(frames),
+             'computed': sum(s['computed'] for s in summaries),
+             'frames_without_labels': sum(s['empty'] for s in summaries)}
+  confusion = _confusion_sum(summaries, 'confusion', len(class_names))
+  if confusion is not None:
     metrics['cam_miou'] = _finite_or_none(confusion.miou())
     # IoU per label (background first); None for labels never seen.
     metrics['cam_iou'] = [_finite_or_none(v) for v in confusion.iou()]
@@ -421,42 +470,54 @@ def ir_label_file(record: stage_lib.StageRecord, video_id: str,
   return _ir_label_path(record.path(LABELS_DIR), video_id, frame_name)
 
 
-def _run_ir_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
-  source = ctx.resources['source']
-  cfg = ctx.config
-  cam_record = ctx.input(cfg['cam_stage'])
-  index = frame_index(cam_record)
-  class_names = index['class_names']
-  use_fcam = cfg['use_fcam']
-  if cfg['crf']:
-    dense_crf.require_crf()
-  wanted = {(f['video_id'], f['frame_index']) for f in index['frames']}
-  confusion = evaluation.SemanticConfusion(len(class_names))
-  stats: Dict[str, int] = {}
-  frames, has_gt = [], False
-  for video in tfds.as_numpy(source.videos(index['split'])):
+@dataclasses.dataclass(frozen=True)
+class IrLabelsTask(per_video.VideoTask):
+  """The ir_labels stage's per-video work (IRN cam_to_ir_label).
+
+  Summary: {'frames': index entries, 'confusion': counts of the
+  thresholded (f-)CAMs against GT or None, 'stats': ir_label_stats or
+  None}.
+  """
+  config: Mapping[str, Any]
+  cam_record: stage_lib.StageRecord
+  flow_record: Optional[stage_lib.StageRecord]
+  labels_dir: str
+  # video id -> [frame index] of the cam stage's frames.
+  wanted: Mapping[str, List[int]]
+  num_classes: int
+
+  def setup(self) -> None:
+    if self.config['crf']:
+      dense_crf.require_crf()
+
+  def process(self, state, video: Mapping[str, Any]) -> Dict[str, Any]:
+    del state
+    cfg = self.config
     video_id = keys.as_text(video[keys.VIDEO_ID])
+    wanted = set(self.wanted.get(video_id, ()))
     flow_fn = None
-    if use_fcam:
-      flow_fn = frame_flow.frame_flow_fn(
-          cfg['flow_source'],
-          ctx.input(cfg['flow_stage']) if cfg['flow_stage'] else None, video)
+    if cfg['use_fcam'] and wanted:
+      flow_fn = frame_flow.frame_flow_fn(cfg['flow_source'],
+                                         self.flow_record, video)
+    confusion = evaluation.SemanticConfusion(self.num_classes)
+    stats, frames, has_gt = {}, [], False
     for t in range(len(video[keys.FRAMES])):
-      if (video_id, t) not in wanted:
+      if t not in wanted:
         continue
       frame_name = keys.as_text(video[keys.FRAME_NAMES][t])
-      cams = extraction.load_cams(cam_file(cam_record, video_id, frame_name))
+      cams = extraction.load_cams(cam_file(self.cam_record, video_id,
+                                           frame_name))
       high_res = cams[extraction.NPZ_HIGH_RES]
-      if use_fcam:
+      if flow_fn is not None:
         high_res = fcam.flow_amplified_cams(
             high_res, flow_fn(t), cfg['amplification'], cfg['percentile'])
-      path = _ir_label_path(ctx.path(LABELS_DIR), video_id, frame_name)
+      path = _ir_label_path(self.labels_dir, video_id, frame_name)
       if os.path.exists(path):
         label = ir_labels.load_ir_label(path)
       else:
         label = ir_labels.make_ir_label(
             high_res, cams[extraction.NPZ_KEYS], video[keys.FRAMES][t],
-            num_classes=len(class_names), fg_threshold=cfg['fg_threshold'],
+            num_classes=self.num_classes, fg_threshold=cfg['fg_threshold'],
             bg_threshold=cfg['bg_threshold'], crf=cfg['crf'])
         ir_labels.save_ir_label(path, label)
       gt = _semantic_gt(video, t)
@@ -467,10 +528,35 @@ def _run_ir_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
             high_res, cams[extraction.NPZ_KEYS], cfg['eval_threshold']), gt)
       frames.append({'video_id': video_id, 'frame_index': t,
                      'frame_name': frame_name})
-      ctx.progress(len(frames), len(wanted), 'frames')
-  if len(frames) != len(wanted):
-    raise ValueError(f'{len(wanted) - len(frames)} frames of the cam stage '
-                     'are not in the dataset any more')
+    return {'frames': frames,
+            'confusion': confusion.matrix.tolist() if has_gt else None,
+            'stats': stats if has_gt else None}
+
+
+def _run_ir_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
+  source = ctx.resources['source']
+  cfg = ctx.config
+  cam_record = ctx.input(cfg['cam_stage'])
+  index = frame_index(cam_record)
+  class_names = index['class_names']
+  use_fcam = cfg['use_fcam']
+  wanted: Dict[str, List[int]] = {}
+  for f in index['frames']:
+    wanted.setdefault(f['video_id'], []).append(f['frame_index'])
+  flow_record = None
+  if use_fcam and cfg.get('flow_stage'):
+    flow_record = ctx.input(cfg['flow_stage'])
+  task = IrLabelsTask(dict(cfg), cam_record, flow_record,
+                      ctx.path(LABELS_DIR), wanted, len(class_names))
+  task.setup()  # Fails now, before any worker starts, without a CRF.
+  summaries = per_video.run_videos(
+      task, source, index['split'], ctx.directory,
+      per_video.execution_of(ctx.resources),
+      lambda i, n: ctx.progress(i, n, 'videos'))
+  frames = [f for s in summaries for f in s['frames']]
+  if len(frames) != len(index['frames']):
+    raise ValueError(f'{len(index["frames"]) - len(frames)} frames of the '
+                     'cam stage are not in the dataset any more')
   fcam_settings = None
   if use_fcam:
     fcam_settings = {k: cfg[k] for k in ('amplification', 'percentile',
@@ -479,7 +565,12 @@ def _run_ir_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
       'split': index['split'], 'class_names': class_names, 'frames': frames,
       'fcam': fcam_settings, 'crf': cfg['crf']})
   metrics: Dict[str, Any] = {'frames': len(frames), 'use_fcam': use_fcam}
-  if has_gt:
+  confusion = _confusion_sum(summaries, 'confusion', len(class_names))
+  if confusion is not None:
+    stats: Dict[str, int] = {}
+    for s in summaries:
+      for k, v in (s['stats'] or {}).items():
+        stats[k] = stats.get(k, 0) + v
     metrics['cam_miou'] = _finite_or_none(confusion.miou())
     metrics.update(evaluation.summarize_ir_stats(stats))
   return metrics

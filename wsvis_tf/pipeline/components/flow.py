@@ -16,17 +16,18 @@ Config keys: 'preset' (a wsvis_tf.flow.config preset), 'overrides' (dict),
 'delta' (the data stage's), 'eval_pairs', 'batch_size' (extraction).
 """
 
+import dataclasses
 import os
 from typing import Any, Dict, Mapping
 
 from absl import logging
-import tensorflow_datasets as tfds
 
 from wsvis_tf.flow import config as config_lib
 from wsvis_tf.flow import extract
 from wsvis_tf.flow import flow_store
 from wsvis_tf.flow import train_data
 from wsvis_tf.flow import train_lib
+from wsvis_tf.pipeline import per_video
 from wsvis_tf.pipeline import stage as stage_lib
 
 TRAIN_NAME = 'flow_train'
@@ -65,23 +66,41 @@ def _run_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   return metrics
 
 
+@dataclasses.dataclass(frozen=True)
+class FlowTask(per_video.VideoTask):
+  """The flow stage's per-video work: extract.extract_video_example."""
+  export_dir: str
+  flows_dir: str
+  delta: int
+  batch_size: int
+
+  def setup(self) -> extract.PredictFn:
+    model, _ = train_lib.load_exported(self.export_dir)
+    return extract.model_predict_fn(model)
+
+  def process(self, state: extract.PredictFn,
+              video: Mapping[str, Any]) -> Dict[str, Any]:
+    return extract.extract_video_example(
+        state, flow_store.FlowStore(self.flows_dir), video, self.delta,
+        self.batch_size)
+
+
 def _run_extract(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   source = ctx.resources['source']
-  model, _ = train_lib.load_exported(
-      ctx.input(TRAIN_NAME).path(EXPORT_DIR))
-  predict = extract.model_predict_fn(model)
-  store = flow_store.FlowStore(ctx.path(FLOWS_DIR))
-  os.makedirs(store.root, exist_ok=True)
+  os.makedirs(ctx.path(FLOWS_DIR), exist_ok=True)
+  task = FlowTask(ctx.input(TRAIN_NAME).path(EXPORT_DIR),
+                  ctx.path(FLOWS_DIR), ctx.config['delta'],
+                  ctx.config.get('batch_size', 8))
   metrics = {}
-  for split in source.splits:
-    total = source.num_videos(split)
-    counts = extract.extract_videos(
-        predict, store, tfds.as_numpy(source.videos(split)),
-        ctx.config['delta'], ctx.config.get('batch_size', 8),
-        progress=lambda i, s=split, n=total: ctx.progress(i, n,
-                                                          f'{s} videos'))
-    for k, v in counts.items():
-      metrics[f'{split}_{k}'] = v
+  by_split = per_video.run_splits(
+      task, source, source.splits, ctx.directory,
+      per_video.execution_of(ctx.resources),
+      lambda s, i, n: ctx.progress(i, n, f'{s} videos'))
+  for split, summaries in by_split.items():
+    # Files written and skipped by this run and by an interrupted one.
+    metrics[f'{split}_videos'] = len(summaries)
+    for k in ('written', 'skipped'):
+      metrics[f'{split}_{k}'] = sum(c[k] for c in summaries)
   return metrics
 
 

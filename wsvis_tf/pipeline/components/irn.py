@@ -34,6 +34,7 @@ paper Table 4) runs variants side by side on shared upstream stages.
 """
 
 import copy
+import dataclasses
 import os
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional
@@ -59,6 +60,7 @@ from wsvis_tf.irn import ir_labels
 from wsvis_tf.irn import model as model_lib
 from wsvis_tf.irn import pseudo_labels as pseudo_lib
 from wsvis_tf.irn import train_lib
+from wsvis_tf.pipeline import per_video
 from wsvis_tf.pipeline import stage as stage_lib
 from wsvis_tf.pipeline.components import cam as cam_component
 from wsvis_tf.pipeline.components import data as data_component
@@ -322,65 +324,89 @@ def _images_and_categories(ctx: stage_lib.StageContext, split: str,
   return images, categories, None
 
 
-def _wanted_frames(source, split: str, wanted: Mapping[Any, Any]):
-  """Yields the [H, W, 3] frames whose (video_id, t) is in wanted."""
-  for video in tfds.as_numpy(source.videos(split)):
-    video_id = keys.as_text(video[keys.VIDEO_ID])
-    for t in range(len(video[keys.FRAMES])):
-      if (video_id, t) in wanted:
-        yield video[keys.FRAMES][t]
+MEAN_SHIFT_DIR = 'mean_displacement'
 
 
-def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
-  source = ctx.resources['source']
-  cfg = config_lib.irn_config_from_dict(ctx.config['irn']).inference
-  names = ctx.config['stages']
-  cam_record = ctx.input(names['cam'])
-  index = cam_component.frame_index(cam_record)
-  class_names = source.class_names
-  num_classes = len(class_names)
-  params = inference.InferenceParams(
-      cfg.centroid_iterations, cfg.cluster_threshold, cfg.walk_radius,
-      cfg.beta, cfg.exp_times, cfg.background_threshold,
-      cfg.min_fragment_fraction)
-  network = model_lib.EdgeDisplacement(load_irn_model(ctx.input(names['irn'])))
-  partial = pseudo_lib.PartialResults(ctx.path(FRAMES_DIR))
-  wanted = {(f['video_id'], f['frame_index']): f for f in index['frames']}
-  mean_shift = network.model.heads.mean_shift.running_mean
-  metrics_shift = {'running_mean_shift': [round(float(v), 4)
-                                          for v in mean_shift.numpy()]}
-  if cfg.mean_shift == 'inference_set':
-    # IRN: what MeanShift subtracts is the final model's mean displacement
-    # over the frames it segments (deterministic: a resumed run gets the
-    # same value).
-    mean_shift.assign(inference.mean_displacement(
-        network, _wanted_frames(source, index['split'], wanted),
-        cfg.image_scale))
-  metrics_shift['mean_shift'] = [round(float(v), 4)
-                                 for v in mean_shift.numpy()]
-  results: Dict[Any, List[Dict[str, Any]]] = {}
-  sizes: Dict[str, Any] = {}
-  counts = {'computed': 0, 'frames_without_labels': 0}
-  start, seconds = time.time(), 0.0
-  for video in tfds.as_numpy(source.videos(index['split'])):
+def _network(irn_record: stage_lib.StageRecord,
+             mean_shift: Optional[List[float]] = None
+            ) -> model_lib.EdgeDisplacement:
+  """The IRN network of irn_record; MeanShift set to mean_shift if given."""
+  network = model_lib.EdgeDisplacement(load_irn_model(irn_record))
+  if mean_shift is not None:
+    network.model.heads.mean_shift.running_mean.assign(
+        np.asarray(mean_shift, np.float32))
+  return network
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanDisplacementTask(per_video.VideoTask):
+  """Per video: the sum of its wanted frames' mean displacements (IRN)."""
+  irn_record: stage_lib.StageRecord
+  # video id -> [frame index] to segment.
+  wanted: Mapping[str, List[int]]
+  image_scale: float
+
+  def setup(self) -> model_lib.EdgeDisplacement:
+    return _network(self.irn_record)
+
+  def process(self, state, video: Mapping[str, Any]) -> Dict[str, Any]:
+    ts = self.wanted.get(keys.as_text(video[keys.VIDEO_ID]), [])
+    total, count = inference.displacement_sum(
+        state, (video[keys.FRAMES][t] for t in ts), self.image_scale)
+    return {'sum': [float(v) for v in total], 'count': count}
+
+
+@dataclasses.dataclass(frozen=True)
+class PseudoLabelsTask(per_video.VideoTask):
+  """The pseudo_labels stage's per-video work: IRN instance inference.
+
+  Each frame's annotations go to PartialResults files (frames/); the summary
+  is {'size': [H, W], 'frames': [t], 'computed', 'frames_without_labels',
+  'seconds'}.
+  """
+  config: Mapping[str, Any]  # InferenceConfig.as_dict()
+  irn_record: stage_lib.StageRecord
+  cam_record: stage_lib.StageRecord
+  flow_record: Optional[stage_lib.StageRecord]
+  flow_source: Optional[str]  # the stage's resolved one (frame_flow)
+  frames_dir: str
+  # video id -> [[frame index, frame name]] to segment.
+  wanted: Mapping[str, List[Any]]
+  num_classes: int
+  mean_shift: Optional[List[float]]
+
+  def setup(self) -> model_lib.EdgeDisplacement:
+    return _network(self.irn_record, self.mean_shift)
+
+  def process(self, state, video: Mapping[str, Any]) -> Dict[str, Any]:
+    cfg = config_lib.irn_config_from_dict(
+        {'inference': dict(self.config)}).inference
+    params = inference.InferenceParams(
+        cfg.centroid_iterations, cfg.cluster_threshold, cfg.walk_radius,
+        cfg.beta, cfg.exp_times, cfg.background_threshold,
+        cfg.min_fragment_fraction)
+    partial = pseudo_lib.PartialResults(self.frames_dir)
     video_id = keys.as_text(video[keys.VIDEO_ID])
     frames = video[keys.FRAMES]
-    sizes[video_id] = tuple(int(v) for v in frames.shape[1:3])
-    flow_fn = _flow_fn(ctx, video) if cfg.use_fcam else None
-    for t in range(len(frames)):
-      frame = wanted.get((video_id, t))
-      if frame is None:
-        continue
-      frame_name = frame['frame_name']
-      annotations = partial.get(video_id, frame_name)
-      if annotations is None:
+    wanted = self.wanted.get(video_id, [])
+    flow_fn = None
+    if cfg.use_fcam and wanted:
+      flow_fn = frame_flow.frame_flow_fn(self.flow_source, self.flow_record,
+                                         video)
+    out = {'size': [int(v) for v in frames.shape[1:3]], 'frames': [],
+           'computed': 0, 'frames_without_labels': 0, 'seconds': 0.0}
+    for t, frame_name in sorted(wanted):
+      if t >= len(frames):
+        raise ValueError(f'frame {t} of the cam stage is not in video '
+                         f'{video_id} of {len(frames)} frames any more')
+      if partial.get(video_id, frame_name) is None:
         tick = time.time()
         cams = extraction.load_cams(cam_component.cam_file(
-            cam_record, video_id, frame_name))
+            self.cam_record, video_id, frame_name))
         class_keys = cams[extraction.NPZ_KEYS]
         if class_keys.size == 0:
           # No class label: nothing to segment (IRN would fail on it).
-          counts['frames_without_labels'] += 1
+          out['frames_without_labels'] += 1
           annotations = []
         else:
           stride4 = cams[extraction.NPZ_CAM]
@@ -389,21 +415,80 @@ def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
                 stride4, flow_fn(t), cfg.amplification, cfg.percentile,
                 extraction.CAM_STRIDE)
           detections = inference.segment_frame(
-              network, frames[t], stride4, class_keys, params, num_classes,
-              cfg.image_scale)
+              state, frames[t], stride4, class_keys, params,
+              self.num_classes, cfg.image_scale)
           annotations = pseudo_lib.detections_to_annotations(
               detections, cfg.min_score)
         partial.put(video_id, frame_name, annotations)
-        counts['computed'] += 1
-        seconds += time.time() - tick
-      results[(video_id, t)] = annotations
-      ctx.progress(len(results), len(wanted), 'frames')
-  if len(results) != len(wanted):
-    raise ValueError(f'{len(wanted) - len(results)} frames of the cam stage '
-                     'are not in the dataset any more')
+        out['computed'] += 1
+        out['seconds'] += time.time() - tick
+      out['frames'].append(t)
+    return out
+
+
+def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
+  source = ctx.resources['source']
+  execution = per_video.execution_of(ctx.resources)
+  cfg = config_lib.irn_config_from_dict(ctx.config['irn']).inference
+  names = ctx.config['stages']
+  cam_record = ctx.input(names['cam'])
+  irn_record = ctx.input(names['irn'])
+  index = cam_component.frame_index(cam_record)
+  split = index['split']
+  class_names = source.class_names
+  wanted: Dict[str, List[Any]] = {}
+  for f in index['frames']:
+    wanted.setdefault(f['video_id'], []).append(
+        [f['frame_index'], f['frame_name']])
+  start = time.time()
+  checkpoint_shift = model_lib.EdgeDisplacement(
+      load_irn_model(irn_record)).model.heads.mean_shift.running_mean.numpy()
+  metrics_shift = {'running_mean_shift': [round(float(v), 4)
+                                          for v in checkpoint_shift]}
+  mean_shift = None
+  if cfg.mean_shift == 'inference_set':
+    # IRN: what MeanShift subtracts is the final model's mean displacement
+    # over the frames it segments (deterministic: a resumed run gets the
+    # same value). Summed per video, then averaged here.
+    sums = per_video.run_videos(
+        MeanDisplacementTask(irn_record,
+                             {v: [t for t, _ in ts]
+                              for v, ts in wanted.items()},
+                             cfg.image_scale),
+        source, split, ctx.path(MEAN_SHIFT_DIR), execution,
+        lambda i, n: ctx.progress(i, n, 'videos (mean displacement)'))
+    total = np.zeros([2], np.float64)
+    for s in sums:
+      total += np.asarray(s['sum'], np.float64)
+    mean_shift = [float(v) for v in inference.mean_from_sums(
+        total, sum(s['count'] for s in sums), checkpoint_shift)]
+  metrics_shift['mean_shift'] = [
+      round(float(v), 4) for v in (checkpoint_shift if mean_shift is None
+                                   else mean_shift)]
+  flow_stage = names.get('flow')
+  task = PseudoLabelsTask(
+      cfg.as_dict(), irn_record, cam_record,
+      ctx.input(flow_stage) if flow_stage else None,
+      ctx.config.get('flow_source'), ctx.path(FRAMES_DIR),
+      wanted, len(class_names), mean_shift)
+  summaries = per_video.run_videos(
+      task, source, split, ctx.directory, execution,
+      lambda i, n: ctx.progress(i, n, 'videos'))
+  partial = pseudo_lib.PartialResults(ctx.path(FRAMES_DIR))
+  ids = per_video.video_ids(source, split)
+  sizes = {v: tuple(s['size']) for v, s in zip(ids, summaries)}
+  done = {(v, t) for v, s in zip(ids, summaries) for t in s['frames']}
+  missing = [f for f in index['frames']
+             if (f['video_id'], f['frame_index']) not in done]
+  if missing:
+    raise ValueError(f'{len(missing)} frames of the cam stage are not in the '
+                     'dataset any more')
+  counts = {k: sum(s[k] for s in summaries)
+            for k in ('computed', 'frames_without_labels')}
+  seconds = sum(s['seconds'] for s in summaries)
   images, categories, gt_path = _images_and_categories(
-      ctx, index['split'], index['frames'], class_names, sizes)
-  by_id = {image['id']: results[(f['video_id'], f['frame_index'])]
+      ctx, split, index['frames'], class_names, sizes)
+  by_id = {image['id']: partial.get(f['video_id'], f['frame_name'])
            for image, f in zip(images, index['frames'])}
   coco = pseudo_lib.assemble(images, categories, by_id,
                              f'wsvis-tf pseudo-labels ({ctx.stage.name})')
