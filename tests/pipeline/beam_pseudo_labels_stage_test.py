@@ -20,6 +20,7 @@ class BeamPseudoLabelsStageTest(beam_testlib.BeamStageTestCase):
     metrics = self.beam['pseudo_labels'].metrics
     self.assertIn('AP50', metrics)
     self.assertEqual(metrics['computed'], metrics['frames'])
+    self.assertGreater(metrics['annotations'], 0)
     # inference_set: the statistic of the frames, not the running mean.
     self.assertNotEqual(metrics['mean_shift'], metrics['running_mean_shift'])
 

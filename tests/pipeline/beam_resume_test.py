@@ -113,7 +113,7 @@ class BeamResumeTest(tf.test.TestCase):
   def test_killed_in_process_run_resumes_on_beam(self):
     done = self._check_resume(None)
     # The loop stopped at the third video: the first two were done.
-    self.assertEqual(sorted(done), self.ids[:2])
+    self.assertCountEqual(done, self.ids[:2])
 
   def _check_resume(self, kill_execution):
     d, out, calls = self._dirs()

@@ -8,7 +8,10 @@ declared outputs must be bitwise identical (same file tree, same SHA-256 of
 every file: the per-video work is the same function on the same inputs, and
 TensorFlow on one CPU machine computes the same in every process), its
 fingerprint the same (the runner is an execution option, not a config),
-its metrics the same but for timings, and a rerun must skip every stage.
+its metrics the same but for timings, and a rerun must skip every stage. A
+Beam run of the last stage killed midway (the state it leaves is made by
+hand) must resume without redoing its finished videos and still give the
+in-process artifacts.
 """
 
 import os
@@ -20,6 +23,7 @@ from absl.testing import absltest
 import tensorflow as tf
 
 from datasets.synthetic import synthetic
+from wsvis_tf.core import atomic_io
 from wsvis_tf.data import sources
 from wsvis_tf.irn import dense_crf
 from wsvis_tf.pipeline import graph
@@ -109,6 +113,43 @@ class BeamStageTestCase(tf.test.TestCase):
       records = os.path.join(self.beam_dir, name, per_video.RECORDS_DIR,
                              'train')
       self.assertLen(os.listdir(records), n, name)
+
+  def test_killed_stage_resumes(self):
+    # The state a kill leaves: the runner's .running.json with the
+    # fingerprint, no stage.json, some videos finished (summary written),
+    # others not (no summary, none or some of their files, a temporary
+    # file of an atomic write in flight).
+    name = self.BEAM_STAGES[-1]
+    work = os.path.join(self.create_tempdir().full_path, 'work')
+    shutil.copytree(self.beam_dir, work)
+    stage_dir = os.path.join(work, name)
+    record = stage_lib.StageRecord.load(stage_dir)
+    os.remove(os.path.join(stage_dir, stage_lib.RECORD_FILE))
+    atomic_io.write_json(os.path.join(stage_dir, stage_lib.RUNNING_FILE),
+                         {'fingerprint': record.fingerprint,
+                          'config': record.config})
+    summaries = os.path.join(stage_dir, per_video.RECORDS_DIR, 'train')
+    names = sorted(os.listdir(summaries))
+    unfinished = [n[:-len('.json')] for n in names[:2]]
+    for video_id in unfinished:
+      os.remove(os.path.join(summaries, video_id + '.json'))
+    for sub in os.listdir(stage_dir):
+      video_dir = os.path.join(stage_dir, sub, unfinished[0])
+      if sub != per_video.RECORDS_DIR and os.path.isdir(video_dir):
+        shutil.rmtree(video_dir)  # killed before any of its files
+        os.makedirs(video_dir)
+        with open(os.path.join(video_dir, '.half.npz.x.tmp'), 'wb') as f:
+          f.write(b'half')
+    finished = {n: os.stat(os.path.join(summaries, n)).st_mtime_ns
+                for n in names[2:]}
+    self.assertNotEmpty(finished)
+    again = runner.run_stages(self.stages, work, resources=self.resources)
+    self.assertEqual(again[name].status, 'ran')
+    self.assertEqual(again[name].outputs, self.local[name].outputs)
+    for n, mtime in finished.items():
+      self.assertEqual(os.stat(os.path.join(summaries, n)).st_mtime_ns,
+                       mtime, f'{n} was redone')
+    self.assertCountEqual(os.listdir(summaries), names)
 
   def test_rerun_skips_everything(self):
     again = runner.run_stages(self.stages, self.beam_dir,
