@@ -22,7 +22,11 @@ cityscapes presets start ResNet-50 from ImageNet weights:
 (the keras.applications file, local), or --train_from_scratch.
 
 Flags: --until=STAGE stops after a stage; --force=a,b reruns stages;
---list_stages prints the stages and exits.
+--list_stages prints the stages and exits. --runner=DirectRunner (or any
+Apache Beam runner) with --beam_options=key=value,... runs the per-video
+stages (flow, cam, ir_labels, pseudo_labels) as Beam pipelines, e.g.
+--beam_options=direct_num_workers=2,direct_running_mode=multi_processing
+(README: Dataset-sized stages on Apache Beam).
 """
 
 from absl import flags

@@ -9,7 +9,9 @@ video_folder with --data_dir, --dataset_config, --dataset_options and
 --train_from_scratch, which the paper and cityscapes presets need), and
 reports a bad dataset or flag the same way: one line '<program>: error:
 ...' on stderr and exit status 2, both when the flags are read and when the
-dataset is prepared (run_stages).
+dataset is prepared (run_stages). --runner and --beam_options choose how the
+per-video stages run (in this process, or on an Apache Beam runner:
+wsvis_tf/pipeline/per_video.py); run_stages hands that to every stage.
 """
 
 import os
