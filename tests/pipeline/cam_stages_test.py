@@ -23,6 +23,7 @@ from wsvis_tf.pipeline import presets
 from wsvis_tf.pipeline import runner
 from wsvis_tf.pipeline import stage as stage_lib
 from wsvis_tf.pipeline.components import cam
+from wsvis_tf.pipeline.components import cam_training
 
 
 def _data_stage():
@@ -158,7 +159,7 @@ class CamStagesTest(tf.test.TestCase):
     path = model_lib.make_checkpoint(source).save(
         os.path.join(self.root, 'pre', 'ckpt'))
     target = model_lib.CamNet(3, 'resnet_tiny', 0, False)
-    cam._init_from_pretrained(  # pylint: disable=protected-access
+    cam_training._init_from_pretrained(  # pylint: disable=protected-access
         target, path, ['car', 'motorbike', 'dog'],
         ['motorcycle', 'truck', 'rider'],
         ['motorcycle=motorbike', 'truck=car'])
