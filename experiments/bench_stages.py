@@ -20,7 +20,7 @@ artifacts. Last line:
   pseudo_fps=... pseudo_beam_fps=...
 
 On 2 shared CPU cores Beam's start-up (two worker processes importing
-TensorFlow and loading the model) costs ~15-25 s a pipeline, so on the
+TensorFlow and loading the model) costs ~12-20 s a pipeline, so on the
 smoke data the in-process loop is faster; the README's Beam section has the
 measured table.
 """
