@@ -62,6 +62,14 @@ class MeanDisplacementTest(absltest.TestCase):
                                atol=1e-5)
     with self.assertRaisesRegex(ValueError, 'at least one frame'):
       inference.mean_displacement(network, [], 1.0)
+    # Per-video sums (the Beam path) add up to the statistic of all frames.
+    first, n1 = inference.displacement_sum(network, frames[:1], 2.0)
+    rest, n2 = inference.displacement_sum(network, frames[1:], 2.0)
+    self.assertEqual((n1, n2), (1, 2))
+    np.testing.assert_allclose(
+        inference.mean_from_sums(first + rest, n1 + n2, shift.numpy()),
+        raw, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(first, means[0], rtol=1e-6, atol=1e-6)
 
 
 class ClusterTest(absltest.TestCase):
