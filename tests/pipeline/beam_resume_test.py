@@ -60,6 +60,12 @@ def _read(path):
     return f.read()
 
 
+def _strip(summaries):
+  """The summaries without THIS_RUN, and the THIS_RUN flags."""
+  return ([{k: v for k, v in s.items() if k != per_video.THIS_RUN}
+           for s in summaries], [s[per_video.THIS_RUN] for s in summaries])
+
+
 def _calls(calls_dir):
   return sorted(name.split('.')[0] for name in os.listdir(calls_dir))
 
@@ -90,6 +96,7 @@ class BeamResumeTest(tf.test.TestCase):
                                 'train', d2, _BEAM)
     self.assertLen(local, len(self.ids))
     self.assertEqual(local, beam)
+    self.assertEqual(_strip(beam)[1], [True] * len(self.ids))
     # Reference: the frame sums straight from the dataset.
     videos = {keys.as_text(v[keys.VIDEO_ID]): v for v in
               tfds.as_numpy(self.source.videos('train'))}
@@ -104,7 +111,8 @@ class BeamResumeTest(tf.test.TestCase):
     before = _calls(calls2)
     again = per_video.run_videos(FrameSumTask(out2, calls2), self.source,
                                  'train', d2, _BEAM)
-    self.assertEqual(again, beam)
+    self.assertEqual(_strip(again), (_strip(beam)[0],
+                                      [False] * len(self.ids)))
     self.assertEqual(_calls(calls2), before)
 
   def test_killed_beam_run_resumes(self):
@@ -135,6 +143,9 @@ class BeamResumeTest(tf.test.TestCase):
         summaries = per_video.run_videos(FrameSumTask(out, calls),
                                          self.source, 'train', d, execution)
         self.assertLen(summaries, len(self.ids))
+        # Only the unfinished videos are this run's (none the second time).
+        self.assertEqual(_strip(summaries)[1], [
+            execution is _BEAM and v not in done for v in self.ids])
         for v, p in done.items():
           self.assertEqual(os.stat(p).st_mtime_ns, mtimes[v])
           self.assertEqual(_read(p), contents[v])
@@ -149,7 +160,7 @@ class BeamResumeTest(tf.test.TestCase):
     d2, out2, calls2 = self._dirs()
     clean = per_video.run_videos(FrameSumTask(out2, calls2), self.source,
                                  'train', d2)
-    self.assertEqual(summaries, clean)
+    self.assertEqual(_strip(summaries)[0], _strip(clean)[0])
     with open(per_video.record_path(d, 'train', victim)) as f:
       self.assertEqual(json.load(f)['video_id'], victim)
     return done

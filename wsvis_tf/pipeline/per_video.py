@@ -31,7 +31,8 @@ fingerprint; the artifacts are the same (tests/pipeline/beam_stages_test.py).
 import dataclasses
 import json
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Set, Tuple)
 
 from absl import logging
 import tensorflow_datasets as tfds
@@ -45,6 +46,10 @@ EXECUTION = 'execution'
 RECORDS_DIR = 'video_records'
 # The --runner value (and Execution.runner None) of the in-process loop.
 IN_PROCESS = 'in_process'
+# Key run_videos adds to each summary it returns (not saved): True if the
+# video was processed by this call, False if an earlier run had done it
+# (a resumed stage counts what it computed itself).
+THIS_RUN = 'this_run'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,14 +196,15 @@ def _run_in_process(task: VideoTask, source, split: str, directory: str,
     video_id = keys.as_text(video[keys.VIDEO_ID])
     path = record_path(directory, split, video_id)
     summary = read_record(path)
-    if summary is None:
+    this_run = summary is None
+    if this_run:
       if not loaded:
         state, loaded = task.setup(), True
       summary = task.process(state, video)
       _write_record(path, video_id, summary)
       # As read back from its record (JSON), like the Beam path's.
       summary = json.loads(json.dumps(summary))
-    out.append(summary)
+    out.append({**summary, THIS_RUN: this_run})
     if progress:
       progress(len(out), total)
   return out
@@ -233,8 +239,12 @@ def _beam_do_fn(task: VideoTask, source, directory: str):
 
 
 def _run_beam(task: VideoTask, source, directory: str, execution: Execution,
-              ids: Mapping[str, List[str]]) -> None:
-  """One Beam pipeline over the videos without a summary, of every split."""
+              ids: Mapping[str, List[str]]) -> Set[Tuple[str, str]]:
+  """One Beam pipeline over the videos without a summary, of every split.
+
+  Returns:
+    The (split, video id) pairs it was run on.
+  """
   import apache_beam as beam  # pylint: disable=g-import-not-at-top
   todo = [(split, i, v) for split, split_ids in ids.items()
           for i, v in enumerate(split_ids)
@@ -242,13 +252,14 @@ def _run_beam(task: VideoTask, source, directory: str, execution: Execution,
   logging.info('Beam (%s): %d of %d videos to do in %s', execution.runner,
                len(todo), sum(len(v) for v in ids.values()), directory)
   if not todo:
-    return
+    return set()
   with beam.Pipeline(options=execution.pipeline_options()) as p:
     _ = (p
          | 'videos' >> beam.Create(todo)
          # Spreads the videos over the workers (Create is one bundle).
          | 'spread' >> beam.Reshuffle()
          | 'process' >> beam.ParDo(_beam_do_fn(task, source, directory)))
+  return {(split, v) for split, _, v in todo}
 
 
 def run_splits(task: VideoTask, source, splits: Sequence[str],
@@ -267,7 +278,8 @@ def run_splits(task: VideoTask, source, splits: Sequence[str],
       loop.
 
   Returns:
-    split -> one summary per video of the split, in the dataset's order.
+    split -> one summary per video of the split, in the dataset's order,
+    each with THIS_RUN added.
 
   Raises:
     RuntimeError: the Beam pipeline finished without a summary of some
@@ -280,7 +292,7 @@ def run_splits(task: VideoTask, source, splits: Sequence[str],
         progress and (lambda i, n, s=split: progress(s, i, n)))
             for split in splits}
   ids = {split: video_ids(source, split) for split in splits}
-  _run_beam(task, source, directory, execution, ids)
+  this_run = _run_beam(task, source, directory, execution, ids)
   out = {}
   for split, split_ids in ids.items():
     out[split] = []
@@ -290,7 +302,8 @@ def run_splits(task: VideoTask, source, splits: Sequence[str],
         raise RuntimeError(f'the Beam pipeline ({execution.runner}) finished '
                            f'without writing video {video_id} of {split} in '
                            f'{directory}')
-      out[split].append(summary)
+      out[split].append({**summary,
+                         THIS_RUN: (split, video_id) in this_run})
   return out
 
 

@@ -223,7 +223,8 @@ def _run_cam(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   atomic_io.write_json(ctx.path(INDEX_JSON), {
       'split': split, 'class_names': class_names, 'frames': frames})
   metrics = {'frames': len(frames),
-             'computed': sum(s['computed'] for s in summaries),
+             'computed': sum(s['computed'] for s in summaries
+                             if s[per_video.THIS_RUN]),
              'frames_without_labels': sum(s['empty'] for s in summaries)}
   confusion = _confusion_sum(summaries, 'confusion', len(class_names))
   if confusion is not None:

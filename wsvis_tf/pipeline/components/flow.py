@@ -97,10 +97,14 @@ def _run_extract(ctx: stage_lib.StageContext) -> Dict[str, Any]:
       per_video.execution_of(ctx.resources),
       lambda s, i, n: ctx.progress(i, n, f'{s} videos'))
   for split, summaries in by_split.items():
-    # Files written and skipped by this run and by an interrupted one.
+    # Files this run wrote, and the files it found (of its videos, and
+    # all of those an interrupted run had finished).
     metrics[f'{split}_videos'] = len(summaries)
-    for k in ('written', 'skipped'):
-      metrics[f'{split}_{k}'] = sum(c[k] for c in summaries)
+    metrics[f'{split}_written'] = sum(c['written'] for c in summaries
+                                      if c[per_video.THIS_RUN])
+    metrics[f'{split}_skipped'] = sum(
+        c['skipped'] if c[per_video.THIS_RUN] else c['written'] + c['skipped']
+        for c in summaries)
   return metrics
 
 

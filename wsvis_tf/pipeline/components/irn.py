@@ -18,6 +18,9 @@ pseudo_labels (reads data, cam, irn_train, and flow when f-CAMs take their
   pseudo_labels.json (COCO instances, RLE masks, file_name
   '<video>/<frame file>', image ids of the data stage's train_frames.json),
   after per-frame partial results in frames/ (a rerun resumes from them).
+  The per-video work (the MeanShift statistic, then inference) is in
+  pseudo_label_tasks.py and runs in-process or on an Apache Beam runner
+  (wsvis_tf/pipeline/per_video.py); the JSON is assembled after it.
   Metrics: frames, annotations, and AP / AP50 / AP75 of the pseudo-labels
   against the training ground truth when the dataset has it.
   Config: {'irn': {'inference': InferenceConfig overrides}}.
@@ -34,24 +37,20 @@ paper Table 4) runs variants side by side on shared upstream stages.
 """
 
 import copy
-import dataclasses
 import os
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from absl import logging
 import numpy as np
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from wsvis_tf.backbones import imagenet_weights
 from wsvis_tf.backbones import resnet
-from wsvis_tf.cam import extraction
 from wsvis_tf.core import atomic_io
 from wsvis_tf.core import keys
 from wsvis_tf.core import training
 from wsvis_tf.evaluation import frame_ap
-from wsvis_tf.flowirn import fcam
 from wsvis_tf.flowirn import frame_flow
 from wsvis_tf.irn import config as config_lib
 from wsvis_tf.irn import inference
@@ -64,10 +63,11 @@ from wsvis_tf.pipeline import per_video
 from wsvis_tf.pipeline import stage as stage_lib
 from wsvis_tf.pipeline.components import cam as cam_component
 from wsvis_tf.pipeline.components import data as data_component
+from wsvis_tf.pipeline.components import pseudo_label_tasks
 
 IRN_TRAIN = 'irn_train'
 PSEUDO_LABELS = 'pseudo_labels'
-MODEL_JSON = 'model.json'
+MODEL_JSON = pseudo_label_tasks.MODEL_JSON
 PSEUDO_LABELS_JSON = 'pseudo_labels.json'
 FRAMES_DIR = 'frames'
 
@@ -290,14 +290,8 @@ def make_irn_train_stage(config: Mapping[str, Any], name: str = IRN_TRAIN,
 
 # --- pseudo_labels -----------------------------------------------------------
 
-
-def load_irn_model(record: stage_lib.StageRecord) -> model_lib.IrnModel:
-  """The trained IrnModel of an irn_train record."""
-  info = atomic_io.read_json(record.path(MODEL_JSON))
-  model = model_lib.IrnModel(resnet.build_resnet(info['backbone']))
-  model(tf.zeros([1, 32, 32, 3]))  # create the variables
-  model_lib.restore_model(model, record.path(info['checkpoint']))
-  return model
+# The trained IrnModel of an irn_train record.
+load_irn_model = pseudo_label_tasks.load_irn_model
 
 
 def _images_and_categories(ctx: stage_lib.StageContext, split: str,
@@ -322,108 +316,6 @@ def _images_and_categories(ctx: stage_lib.StageContext, split: str,
         f['video_id'], f['frame_name']), 'height': h, 'width': w})
   categories = [{'id': c + 1, 'name': n} for c, n in enumerate(class_names)]
   return images, categories, None
-
-
-MEAN_SHIFT_DIR = 'mean_displacement'
-
-
-def _network(irn_record: stage_lib.StageRecord,
-             mean_shift: Optional[List[float]] = None
-            ) -> model_lib.EdgeDisplacement:
-  """The IRN network of irn_record; MeanShift set to mean_shift if given."""
-  network = model_lib.EdgeDisplacement(load_irn_model(irn_record))
-  if mean_shift is not None:
-    network.model.heads.mean_shift.running_mean.assign(
-        np.asarray(mean_shift, np.float32))
-  return network
-
-
-@dataclasses.dataclass(frozen=True)
-class MeanDisplacementTask(per_video.VideoTask):
-  """Per video: the sum of its wanted frames' mean displacements (IRN)."""
-  irn_record: stage_lib.StageRecord
-  # video id -> [frame index] to segment.
-  wanted: Mapping[str, List[int]]
-  image_scale: float
-
-  def setup(self) -> model_lib.EdgeDisplacement:
-    return _network(self.irn_record)
-
-  def process(self, state, video: Mapping[str, Any]) -> Dict[str, Any]:
-    ts = self.wanted.get(keys.as_text(video[keys.VIDEO_ID]), [])
-    total, count = inference.displacement_sum(
-        state, (video[keys.FRAMES][t] for t in ts), self.image_scale)
-    return {'sum': [float(v) for v in total], 'count': count}
-
-
-@dataclasses.dataclass(frozen=True)
-class PseudoLabelsTask(per_video.VideoTask):
-  """The pseudo_labels stage's per-video work: IRN instance inference.
-
-  Each frame's annotations go to PartialResults files (frames/); the summary
-  is {'size': [H, W], 'frames': [t], 'computed', 'frames_without_labels',
-  'seconds'}.
-  """
-  config: Mapping[str, Any]  # InferenceConfig.as_dict()
-  irn_record: stage_lib.StageRecord
-  cam_record: stage_lib.StageRecord
-  flow_record: Optional[stage_lib.StageRecord]
-  flow_source: Optional[str]  # the stage's resolved one (frame_flow)
-  frames_dir: str
-  # video id -> [[frame index, frame name]] to segment.
-  wanted: Mapping[str, List[Any]]
-  num_classes: int
-  mean_shift: Optional[List[float]]
-
-  def setup(self) -> model_lib.EdgeDisplacement:
-    return _network(self.irn_record, self.mean_shift)
-
-  def process(self, state, video: Mapping[str, Any]) -> Dict[str, Any]:
-    cfg = config_lib.irn_config_from_dict(
-        {'inference': dict(self.config)}).inference
-    params = inference.InferenceParams(
-        cfg.centroid_iterations, cfg.cluster_threshold, cfg.walk_radius,
-        cfg.beta, cfg.exp_times, cfg.background_threshold,
-        cfg.min_fragment_fraction)
-    partial = pseudo_lib.PartialResults(self.frames_dir)
-    video_id = keys.as_text(video[keys.VIDEO_ID])
-    frames = video[keys.FRAMES]
-    wanted = self.wanted.get(video_id, [])
-    flow_fn = None
-    if cfg.use_fcam and wanted:
-      flow_fn = frame_flow.frame_flow_fn(self.flow_source, self.flow_record,
-                                         video)
-    out = {'size': [int(v) for v in frames.shape[1:3]], 'frames': [],
-           'computed': 0, 'frames_without_labels': 0, 'seconds': 0.0}
-    for t, frame_name in sorted(wanted):
-      if t >= len(frames):
-        raise ValueError(f'frame {t} of the cam stage is not in video '
-                         f'{video_id} of {len(frames)} frames any more')
-      if partial.get(video_id, frame_name) is None:
-        tick = time.time()
-        cams = extraction.load_cams(cam_component.cam_file(
-            self.cam_record, video_id, frame_name))
-        class_keys = cams[extraction.NPZ_KEYS]
-        if class_keys.size == 0:
-          # No class label: nothing to segment (IRN would fail on it).
-          out['frames_without_labels'] += 1
-          annotations = []
-        else:
-          stride4 = cams[extraction.NPZ_CAM]
-          if flow_fn is not None:
-            stride4 = fcam.flow_amplified_cams(
-                stride4, flow_fn(t), cfg.amplification, cfg.percentile,
-                extraction.CAM_STRIDE)
-          detections = inference.segment_frame(
-              state, frames[t], stride4, class_keys, params,
-              self.num_classes, cfg.image_scale)
-          annotations = pseudo_lib.detections_to_annotations(
-              detections, cfg.min_score)
-        partial.put(video_id, frame_name, annotations)
-        out['computed'] += 1
-        out['seconds'] += time.time() - tick
-      out['frames'].append(t)
-    return out
 
 
 def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
@@ -451,11 +343,11 @@ def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
     # over the frames it segments (deterministic: a resumed run gets the
     # same value). Summed per video, then averaged here.
     sums = per_video.run_videos(
-        MeanDisplacementTask(irn_record,
+        pseudo_label_tasks.MeanDisplacementTask(irn_record,
                              {v: [t for t, _ in ts]
                               for v, ts in wanted.items()},
                              cfg.image_scale),
-        source, split, ctx.path(MEAN_SHIFT_DIR), execution,
+        source, split, ctx.path(pseudo_label_tasks.MEAN_SHIFT_DIR), execution,
         lambda i, n: ctx.progress(i, n, 'videos (mean displacement)'))
     total = np.zeros([2], np.float64)
     for s in sums:
@@ -466,7 +358,7 @@ def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
       round(float(v), 4) for v in (checkpoint_shift if mean_shift is None
                                    else mean_shift)]
   flow_stage = names.get('flow')
-  task = PseudoLabelsTask(
+  task = pseudo_label_tasks.PseudoLabelsTask(
       cfg.as_dict(), irn_record, cam_record,
       ctx.input(flow_stage) if flow_stage else None,
       ctx.config.get('flow_source'), ctx.path(FRAMES_DIR),
@@ -483,9 +375,11 @@ def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   if missing:
     raise ValueError(f'{len(missing)} frames of the cam stage are not in the '
                      'dataset any more')
-  counts = {k: sum(s[k] for s in summaries)
+  # What this run computed (a resumed run reuses the earlier videos').
+  fresh = [s for s in summaries if s[per_video.THIS_RUN]]
+  counts = {k: sum(s[k] for s in fresh)
             for k in ('computed', 'frames_without_labels')}
-  seconds = sum(s['seconds'] for s in summaries)
+  seconds = sum(s['seconds'] for s in fresh)
   images, categories, gt_path = _images_and_categories(
       ctx, split, index['frames'], class_names, sizes)
   by_id = {image['id']: partial.get(f['video_id'], f['frame_name'])
