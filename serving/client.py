@@ -156,6 +156,10 @@ def _decode_rest_value(value):
   return value
 
 
+def _text(value) -> str:
+  return value.decode('utf-8') if isinstance(value, bytes) else str(value)
+
+
 def _as_output_array(name: str, value) -> np.ndarray:
   dtype = OUTPUT_DTYPES.get(name)
   if dtype is None:
@@ -163,9 +167,8 @@ def _as_output_array(name: str, value) -> np.ndarray:
                      f'{sorted(OUTPUT_DTYPES)}')
   if dtype is object:
     array = np.array(value, dtype=object)
-    return np.vectorize(
-        lambda s: s.decode('utf-8') if isinstance(s, bytes) else str(s),
-        otypes=[object])(array) if array.size else array
+    return (np.vectorize(_text, otypes=[object])(array) if array.size
+            else array)
   return np.asarray(value, dtype=dtype)
 
 
@@ -275,7 +278,15 @@ def send_grpc(server: str, request, timeout: float = 60.0):
 
 
 def to_detections(outputs: Mapping[str, np.ndarray]) -> List[ImageDetections]:
-  """Per-image detections: padding rows and mask padding removed."""
+  """Per-image detections: padding rows and mask padding removed.
+
+  Args:
+    outputs: A parsed response, or the signature's outputs as numpy (class
+      names as bytes or str).
+
+  Returns:
+    One ImageDetections per image.
+  """
   result = []
   for i in range(len(outputs[sk.NUM_DETECTIONS])):
     n = int(outputs[sk.NUM_DETECTIONS][i])
@@ -284,7 +295,8 @@ def to_detections(outputs: Mapping[str, np.ndarray]) -> List[ImageDetections]:
     result.append(ImageDetections(
         boxes=np.asarray(outputs[sk.DETECTION_BOXES][i, :n], np.float32),
         classes=np.asarray(outputs[sk.DETECTION_CLASSES][i, :n], np.int32),
-        class_names=[str(s) for s in outputs[sk.DETECTION_CLASS_NAMES][i, :n]],
+        class_names=[_text(s)
+                     for s in outputs[sk.DETECTION_CLASS_NAMES][i, :n]],
         scores=np.asarray(outputs[sk.DETECTION_SCORES][i, :n], np.float32),
         masks=np.asarray(outputs[sk.DETECTION_MASKS][i, :n, :h, :w]) > 0))
   return result

@@ -93,7 +93,7 @@ def params_from_experiment(experiment: str
                           ) -> config_definitions.ExperimentConfig:
   try:
     return exp_factory.get_exp_config(experiment)
-  except KeyError as e:
+  except (KeyError, LookupError) as e:
     raise ValueError(f'unknown experiment {experiment!r}: {e}') from e
 
 
