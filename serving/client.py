@@ -109,7 +109,7 @@ def default_signature(images: Images) -> str:
           else sk.SERVING_DEFAULT)
 
 
-# --- REST. ----------------------------------------------------------------------
+# --- REST. --------------------------------------------------------------------
 
 
 def rest_url(server: str, model_name: str = DEFAULT_MODEL_NAME,
@@ -228,7 +228,7 @@ def send_rest(url: str, body: Mapping[str, Any],
       raise RuntimeError(f'{url}: HTTP {e.code}: {text[:500]}') from e
 
 
-# --- gRPC. ----------------------------------------------------------------------
+# --- gRPC. --------------------------------------------------------------------
 
 
 def build_grpc_request(images: Images,
@@ -274,7 +274,7 @@ def send_grpc(server: str, request, timeout: float = 60.0):
     return stub.Predict(request, timeout=timeout)
 
 
-# --- Outputs. -------------------------------------------------------------------
+# --- Outputs. -----------------------------------------------------------------
 
 
 def to_detections(outputs: Mapping[str, np.ndarray]) -> List[ImageDetections]:
@@ -316,7 +316,7 @@ def format_detections(detections: Sequence[ImageDetections],
   return '\n'.join(lines)
 
 
-# --- Binary. --------------------------------------------------------------------
+# --- Binary. ------------------------------------------------------------------
 
 _FLAGS = {}
 

@@ -123,7 +123,7 @@ def export_saved_model(spec: model_source.ModelSpec, export_dir: str,
   return path
 
 
-# --- Binary. --------------------------------------------------------------------
+# --- Binary. ------------------------------------------------------------------
 
 _FLAGS = {}
 

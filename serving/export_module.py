@@ -173,7 +173,7 @@ class ServingModule(export_base.ExportModule):
                anchor_boxes=self._anchor_boxes(1), training=False)
     return model
 
-  # --- Input. ---------------------------------------------------------------
+  # --- Input. -----------------------------------------------------------------
 
   def _canvas_spec(self):
     return (tf.TensorSpec(self._padded + [3], tf.float32),
@@ -219,7 +219,7 @@ class ServingModule(export_base.ExportModule):
         (_padded_shape(inputs, 1)[0] > 0, f'{name} is an empty batch'),
     ], inputs)
 
-  # --- The two signatures (tf-models' ExportModule entry points). ---------
+  # --- The two signatures (tf-models' ExportModule entry points). -------------
 
   def serve(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
     """Detections of a [B, H, W, 3] uint8 batch (signature_keys outputs)."""
