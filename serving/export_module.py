@@ -28,9 +28,10 @@ What differs from tf-models' `DetectionModule` (detection.py), and why:
     signature, the input and what is wrong (rank, channels, an empty image,
     an empty string, bytes that are no image), not deep inside the model.
 
-The model is the task's own (`MaskConsistTask.build_model`, tf-models'
-Mask R-CNN rewrapped); inference is tf-models' `MaskRCNNModel.call` with
-training=False (MaskConsist needs no matching at inference, paper sec 3.3).
+The model is the task's (`model.build_maskconsist_model`, tf-models' Mask
+R-CNN rewrapped, as `MaskConsistTask.build_model` builds it); inference is
+tf-models' `MaskRCNNModel.call` with training=False (MaskConsist needs no
+matching at inference, paper sec 3.3).
 """
 
 from typing import Dict, List, Optional, Sequence
@@ -109,8 +110,8 @@ class ServingModule(export_base.ExportModule):
     Args:
       params: An experiment whose task is a MaskConsistTaskConfig.
       class_names: The names of classes 1..num_classes - 1, in id order.
-      model: The model; by default MaskConsistTask(params.task).build_model()
-        with fresh weights (export() restores the checkpoint into it).
+      model: The model; by default the task's model with fresh weights
+        (_build_model; export() restores the checkpoint into it).
       min_score: Detections scoring below it are dropped (predict_frames'
         default, the paper's 0.05).
       mask_threshold: Pasted mask probabilities >= it are 1.
@@ -289,8 +290,8 @@ class ServingModule(export_base.ExportModule):
       The signature outputs (signature_keys.py).
     """
     batch = tf.shape(canvases)[0]
-    # tf-models' DetectionModule calls model.call, not __call__ (Keras'
-    # __call__ wants one input for a saved functional signature).
+    # model.call, not Keras' __call__, as tf-models' DetectionModule does:
+    # __call__ would record an input spec (see _build_model).
     out = self.model.call(canvases, image_shape=info[:, 1, :],
                           anchor_boxes=self._anchor_boxes(batch),
                           training=False)
