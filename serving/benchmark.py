@@ -101,8 +101,9 @@ def run(spec: model_source.ModelSpec, work_dir: str, batch_size: int = 1,
 
   Returns:
     {'ours': Timing, 'tfmodels': Timing or None, 'tfmodels_error': str or
-     None, 'max_score_diff': float or None, 'input': [B, H, W],
-     'export_seconds': {'ours', 'tfmodels'}}.
+     None, 'max_score_diff': float or None, 'kept_detections': mean
+     detections per image ours kept (and pasted) or None, 'input': [B, H,
+     W], 'export_seconds': {'ours', 'tfmodels'}}.
   """
   input_size = list(spec.params.task.model.input_size[:2])
   images = tf.constant(frames(batch_size, *input_size))
@@ -113,6 +114,7 @@ def run(spec: model_source.ModelSpec, work_dir: str, batch_size: int = 1,
   ours = tf.saved_model.load(ours_dir).signatures[sk.SERVING_IMAGE_TENSOR]
   result = {'input': [batch_size] + input_size, 'tfmodels': None,
             'tfmodels_error': None, 'max_score_diff': None,
+            'kept_detections': None,
             'export_seconds': export_seconds}
   theirs = None
   start = time.perf_counter()
@@ -152,6 +154,7 @@ def run(spec: model_source.ModelSpec, work_dir: str, batch_size: int = 1,
     b = call_theirs(images)
     # Same weights, same canvas: the same scores, where ours kept them.
     n = a[sk.NUM_DETECTIONS].numpy()
+    result['kept_detections'] = float(np.mean(n))
     result['max_score_diff'] = max(
         [float(np.max(np.abs(a[sk.DETECTION_SCORES][i, :n[i]].numpy() -
                              b['detection_scores'][i, :n[i]].numpy())))
@@ -179,7 +182,8 @@ def table(result: Dict[str, object], source: str) -> str:
     lines.append(f'tf-models export failed: {result["tfmodels_error"]}')
   if result['max_score_diff'] is not None:
     lines.append('max |score ours - score tf-models| on kept detections: '
-                 f'{result["max_score_diff"]:.2e}')
+                 f'{result["max_score_diff"]:.2e}; kept (and pasted) per '
+                 f'image: {result["kept_detections"]:.1f}')
   lines.append('export seconds: ' + ', '.join(
       f'{k} {v:.1f}' for k, v in result['export_seconds'].items()))
   return '\n'.join(lines)

@@ -24,9 +24,12 @@ class BenchExportTest(absltest.TestCase):
     self.assertTrue(any(l.startswith('tfmodels ') for l in lines),
                     proc.stdout)
     diff = re.search(r'max \|score ours - score tf-models\| on kept '
-                     r'detections: (\S+)', proc.stdout)
+                     r'detections: ([0-9.e+-]+); kept \(and pasted\) per '
+                     r'image: ([0-9.]+)', proc.stdout)
     self.assertIsNotNone(diff, proc.stdout)
     self.assertLess(float(diff.group(1)), 1e-4)
+    # Random weights score above 0.05: masks were pasted, not skipped.
+    self.assertGreater(float(diff.group(2)), 0)
     match = re.fullmatch(r'RESULT ours_fps=([0-9.]+) tfmodels_fps=([0-9.]+) '
                          r'ratio=([0-9.]+)', lines[-1])
     self.assertIsNotNone(match, lines[-1])
