@@ -120,11 +120,14 @@ class ExportTest(tf.test.TestCase):
     cls.jpegs = [tf.io.encode_jpeg(_frame(64, 80, 0), quality=90).numpy(),
                  tf.io.encode_jpeg(_frame(40, 56, 1), quality=90).numpy()]
     cls.frames = [tf.io.decode_jpeg(j, channels=3).numpy() for j in cls.jpegs]
-    cls.predictor = inference.FramePredictor(cls.model, cls.model_config)
+    # The reference, once: the JPEG frames, then a same-size pair for
+    # serving_image_tensor (FramePredictor batches frames of one size).
+    cls.pair = np.stack([cls.frames[0], cls.frames[0][:, ::-1]])
+    predictor = inference.FramePredictor(cls.model, cls.model_config)
+    cls.expected = predictor(cls.frames + list(cls.pair))
     cls.loaded = tf.saved_model.load(cls.saved_model)
 
-  def assert_matches_predictor(self, outputs, frames):
-    expected = [self.predictor([f])[0] for f in frames]
+  def assert_matches_predictor(self, outputs, frames, expected):
     self.assertAllEqual(outputs[sk.IMAGE_HEIGHT], [f.shape[0] for f in frames])
     self.assertAllEqual(outputs[sk.IMAGE_WIDTH], [f.shape[1] for f in frames])
     max_h = max(f.shape[0] for f in frames)
@@ -157,15 +160,15 @@ class ExportTest(tf.test.TestCase):
       self.assertTrue(np.all(outputs[sk.DETECTION_BOXES][i, n:] == 0))
 
   def test_fresh_process_outputs_equal_the_in_memory_model(self):
-    same_size = np.stack([self.frames[0], self.frames[0][:, ::-1]])
     by_bytes, by_tensor = _run_in_fresh_process(
         self.saved_model, self.create_tempdir().full_path,
         [(sk.SERVING_DEFAULT, np.array(self.jpegs, dtype=object)),
-         (sk.SERVING_IMAGE_TENSOR, same_size)])
+         (sk.SERVING_IMAGE_TENSOR, self.pair)])
     self.assertNotIn('error_message', by_bytes)
     self.assertNotIn('error_message', by_tensor)
-    self.assert_matches_predictor(by_bytes, self.frames)
-    self.assert_matches_predictor(by_tensor, list(same_size))
+    self.assert_matches_predictor(by_bytes, self.frames, self.expected[:2])
+    self.assert_matches_predictor(by_tensor, list(self.pair),
+                                  self.expected[2:])
 
   def test_saved_model_cli_lists_both_signatures(self):
     cli = os.path.join(os.path.dirname(sys.executable), 'saved_model_cli')
