@@ -14,8 +14,9 @@ FPN). Prints a table, then the last line
 
   RESULT ours_fps=... tfmodels_fps=... ratio=...
 
-(tfmodels_fps=nan if tf-models' export failed; the table says why). ~4 min
-on 2 shared CPU cores with the defaults, most of it the two exports.
+(tfmodels_fps=nan if tf-models' export failed; the table says why). ~3 min
+on 2 shared CPU cores with the defaults, most of it the two exports and
+loading them; serving/README.md has measured figures.
 """
 
 import os
