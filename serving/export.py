@@ -26,8 +26,8 @@ polling export_dir never sees half a version):
   <export_dir>/models.config   a TF Serving model config naming
       export_dir (base path) and --model_name
 
-The export traces the graph twice (one per signature): ~1 min for the smoke
-model and ~2 min for the synthetic one on 2 shared CPU cores.
+The export traces the graph twice (one per signature): 20-50 s for the smoke
+and the synthetic models on 2 shared CPU cores, plus ~10 s of imports.
 """
 
 import json

@@ -248,6 +248,24 @@ class ExportTest(tf.test.TestCase):
         self.assertAllEqual(out[sk.IMAGE_WIDTH], [96, 72])
     self.assertEqual(seen, set(sk.SIGNATURES))
 
+  def test_png_gray_and_rgba_decode_to_rgb(self):
+    rgb = self.frames[1]
+    gray = np.round(rgb.astype(np.float32).mean(-1, keepdims=True)).astype(
+        np.uint8)
+    rgba = np.concatenate([rgb, np.full_like(rgb[..., :1], 255)], -1)
+    run = self.loaded.signatures[sk.SERVING_DEFAULT]
+    want = run(images=tf.constant([tf.io.encode_png(rgb).numpy()]))
+    got = run(images=tf.constant([tf.io.encode_png(rgba).numpy()]))
+    # An opaque alpha channel is dropped: the RGB image's detections.
+    for key in sk.OUTPUTS:
+      self.assertAllEqual(got[key], want[key], msg=key)
+    # One gray channel is repeated: the image of three equal channels.
+    got = run(images=tf.constant([tf.io.encode_png(gray).numpy()]))
+    want = self.loaded.signatures[sk.SERVING_IMAGE_TENSOR](
+        images=tf.constant(np.repeat(gray, 3, -1)[np.newaxis]))
+    for key in sk.OUTPUTS:
+      self.assertAllEqual(got[key], want[key], msg=key)
+
   def assert_invalid(self, signature, images, pattern):
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError, pattern):
       self.loaded.signatures[signature](images=images)
