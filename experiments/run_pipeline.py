@@ -25,6 +25,8 @@ Flags: --until=STAGE stops after a stage; --force=a,b reruns stages;
 --list_stages prints the stages and exits.
 """
 
+import os
+
 from absl import flags
 from absl import logging
 
@@ -90,6 +92,11 @@ def main(argv):
                for s in held_out]
       print(f'{what}: {records[name].path("")}' +
             (f' ({", ".join(parts)})' if parts else ''))
+  if 'export' in records:
+    saved = records['export'].metrics.get('saved_model')
+    print(f'SavedModel for TF Serving: '
+          f'{os.path.join(cli.work_dir(), saved) if saved else "?"} '
+          f'(README.md "Serving")')
 
 
 def run() -> None:

@@ -12,6 +12,7 @@ from wsvis_tf.pipeline import stage as stage_lib
 from wsvis_tf.pipeline.components import cam
 from wsvis_tf.pipeline.components import contact_sheet
 from wsvis_tf.pipeline.components import data
+from wsvis_tf.pipeline.components import export
 from wsvis_tf.pipeline.components import flow
 from wsvis_tf.pipeline.components import irn
 from wsvis_tf.pipeline.components import segmenter
@@ -50,6 +51,9 @@ def preset_stages(preset: Mapping[str, Mapping[str, Any]],
   # Mask R-CNN and MaskConsist on the pseudo-labels, their predictions
   # (paper sec 3.3, 4.2).
   stages += segmenter.make_stages(preset)
+  # The segmenter as a SavedModel for TF Serving (serving/export.py).
+  if export.NAME in preset:
+    stages.append(export.make_stage(preset[export.NAME]))
   names = {s.name for s in stages}
   stages.append(contact_sheet.make_stage(
       preset['contact_sheet'],

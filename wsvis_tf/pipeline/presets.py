@@ -61,6 +61,7 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'maskrcnn_train': {'experiment': 'maskrcnn_pseudolabels_smoke'},
         'maskconsist_train': {'experiment': 'maskconsist_smoke'},
         'predict': {},
+        # No export stage: serving/ has its own tests (~1.5 min a SavedModel).
     },
     'quick': {
         'data': {'builder_config': 'default'},
@@ -117,6 +118,7 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'maskrcnn_train': {'experiment': 'maskrcnn_pseudolabels_synthetic'},
         'maskconsist_train': {'experiment': 'maskconsist_synthetic'},
         'predict': {},
+        'export': {},
     },
     'paper': {
         'data': {'builder_config': 'default'},
@@ -144,6 +146,7 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'maskrcnn_train': {'experiment': 'maskrcnn_pseudolabels_{data}'},
         'maskconsist_train': {'experiment': 'maskconsist_{data}'},
         'predict': {},
+        'export': {},
     },
 }
 
@@ -209,6 +212,16 @@ def preset_names():
   return sorted(_PRESETS)
 
 
+def _experiment_delta(experiment: str) -> int:
+  """The pair distance of a registered Mask R-CNN experiment."""
+  # Imported here: tf-models is heavy, and only presets with a segmenter
+  # need it.
+  from official.core import exp_factory  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top,unused-import
+  from wsvis_tf.maskconsist import experiments
+  return exp_factory.get_exp_config(experiment).task.train_data.delta
+
+
 def get_preset(name: str, dataset: str) -> Dict[str, Dict[str, Any]]:
   """A deep copy of the named preset, with the dataset's defaults merged.
 
@@ -226,6 +239,15 @@ def get_preset(name: str, dataset: str) -> Dict[str, Dict[str, Any]]:
     if stage in preset:
       preset[stage]['experiment'] = preset[stage]['experiment'].format(
           data=_EXPERIMENT_DATA[dataset])
+      # The pairs are the flow stage's (t, t + delta) of the dataset: the
+      # flows MaskConsist warps with exist for those, and on data annotated
+      # every k-th frame t + delta has pseudo-labels when delta is the
+      # dataset's (a smoke experiment's own delta would not). Set only
+      # where the experiment's differs, so configs stay minimal.
+      delta = preset['data']['delta']
+      if _experiment_delta(preset[stage]['experiment']) != delta:
+        preset[stage].setdefault('overrides', {}).setdefault(
+            'task', {}).setdefault('train_data', {})['delta'] = delta
   if dataset != 'synthetic':
     preset['data'].pop('builder_config', None)
   return preset
