@@ -125,7 +125,7 @@ class VideoStagesTest(absltest.TestCase):
              flow_stage(), pseudo_labels_stage(),
              predict_stage('predict_maskrcnn', wrong_class=cls.num_classes),
              predict_stage('predict')]
-    after = video.make_stages({'report': {}}, first, cls.source.splits)
+    after = video.make_stages({'report': {}}, first)
     stages = first + after
     stages.append(report.make_stage({'num_videos': 2, 'frames_per_video': 2},
                                     [s.name for s in stages]))
@@ -149,16 +149,15 @@ class VideoStagesTest(absltest.TestCase):
         ['data', 'predict_maskrcnn', 'track_maskrcnn', 'predict', 'track'])
     self.assertIn('pseudo_labels', self.records['report'].inputs)
     # No predict stage: nothing to track.
-    self.assertEqual(video.make_stages({}, [], SPLITS), [])
+    self.assertEqual(video.make_stages({}, []), [])
     with self.assertRaisesRegex(KeyError, 'unknown track config keys'):
-      video.make_track_stage({'min_scor': 1}, 't', self.stage('predict'),
-                             SPLITS)
+      video.make_track_stage({'min_scor': 1}, 't', self.stage('predict'))
     with self.assertRaisesRegex(KeyError, 'unknown tracker config keys'):
       video.make_track_stage({'tracker': {'iou': 1}}, 't',
-                             self.stage('predict'), SPLITS)
+                             self.stage('predict'))
     with self.assertRaisesRegex(ValueError, 'match_iou must be in'):
       video.make_track_stage({'tracker': {'match_iou': 2.0}}, 't',
-                             self.stage('predict'), SPLITS)
+                             self.stage('predict'))
 
   def stage(self, name):
     return stage_lib.Stage(name=name, run=None, config={'splits': SPLITS})
@@ -284,7 +283,7 @@ class VideoStagesTest(absltest.TestCase):
     stages = [data_component.make_stage(self.source, {'delta': 2}),
               flow_stage(),
               predict_stage('predict', extra_frame='vid_none/00099.jpg')]
-    stages += video.make_stages({}, stages, self.source.splits)[:1]
+    stages += video.make_stages({}, stages)[:1]
     path = os.path.join(work, 'predict', 'validation_predictions.json')
     with self.assertRaisesRegex(
         ValueError, rf"{path}: frame 'vid_none/00099.jpg' is not in the "

@@ -54,7 +54,7 @@ def preset_stages(preset: Mapping[str, Mapping[str, Any]],
   stages += segmenter.make_stages(preset)
   # Their predictions tracked (UnOVOST, paper sec 4.4) and scored (Tables
   # 3, 6), when the preset has predict stages.
-  after_segmenter = video.make_stages(preset, stages, source.splits)
+  after_segmenter = video.make_stages(preset, stages)
   stages += after_segmenter
   names = {s.name for s in stages}
   stages.append(contact_sheet.make_stage(

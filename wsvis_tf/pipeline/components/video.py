@@ -104,6 +104,10 @@ def _track_split(ctx: stage_lib.StageContext, split: str) -> Dict[str, Any]:
   """Tracks every video of a split; writes <split>_tracks.json."""
   source = ctx.resources['source']
   cfg = ctx.config
+  if split not in source.splits:
+    raise ValueError(f'{ctx.stage.name}: dataset {source.name!r} has no '
+                     f'split {split!r} (it has {source.splits}); set the '
+                     f'splits of {cfg["predict_stage"]}')
   path = ctx.input(cfg['predict_stage']).path(
       segmenter.PREDICTIONS.format(split=split))
   index = frame_predictions.load(path)
@@ -170,17 +174,19 @@ def _run_track(ctx: stage_lib.StageContext) -> Dict[str, Any]:
 
 
 def make_track_stage(config: Mapping[str, Any], name: str,
-                     predict_stage: stage_lib.Stage,
-                     splits: Sequence[str]) -> stage_lib.Stage:
-  """A track stage over a predict stage's predictions of `splits`."""
+                     predict_stage: stage_lib.Stage) -> stage_lib.Stage:
+  """A track stage over a predict stage's predictions of its splits.
+
+  The splits are the predict stage's (its config 'splits'): the stages are
+  built before the dataset is prepared, when its splits are not known yet.
+  """
   unknown = set(config) - set(TRACK_DEFAULTS)
   if unknown:
     raise KeyError(f'unknown track config keys {sorted(unknown)}; known: '
                    f'{sorted(TRACK_DEFAULTS)}')
   config = {**copy.deepcopy(TRACK_DEFAULTS), **copy.deepcopy(dict(config)),
             'predict_stage': predict_stage.name,
-            'splits': [s for s in predict_stage.config['splits']
-                       if s in splits]}
+            'splits': list(predict_stage.config['splits'])}
   tracker_config(config['tracker'])  # Fail now on a bad key or value.
   return stage_lib.Stage(
       name=name, run=_run_track, config=config,
@@ -293,16 +299,15 @@ def make_evaluate_stage(config: Mapping[str, Any],
 
 
 def make_stages(preset: Mapping[str, Mapping[str, Any]],
-                stages: Sequence[stage_lib.Stage],
-                splits: Sequence[str]) -> List[stage_lib.Stage]:
+                stages: Sequence[stage_lib.Stage]) -> List[stage_lib.Stage]:
   """track_maskrcnn, track and evaluate after the predict stages in
-  `stages` ([] when there is none); `splits` are the dataset's."""
+  `stages` ([] when there is none)."""
   by_name = {s.name: s for s in stages}
   out = []
   for model in MODELS:
     if model.predict_stage in by_name:
       out.append(make_track_stage(preset.get(TRACK, {}), model.track_stage,
-                                  by_name[model.predict_stage], splits))
+                                  by_name[model.predict_stage]))
   if out:
     names = list(by_name) + [s.name for s in out]
     out.append(make_evaluate_stage(preset.get(EVALUATE, {}), names))
