@@ -142,7 +142,9 @@ class RunPipelineTest(absltest.TestCase):
       coco = json.load(f)
     self.assertLen(coco['images'], 12)  # every frame of the 2 videos
     for image in coco['images']:
-      self.assertRegex(image['file_name'], r'^clip[01]/[^/]+\.jpg$')
+      # A video folder names a video by its path: videos/clip0.mp4.
+      self.assertRegex(image['file_name'],
+                       r'^videos__clip[01]/[^/]+\.jpg$')
     tracks = os.path.join(out, 'track', 'train_tracks.json')
     self.assertIn(f'train video tracks: {tracks}', stdout)
     with open(os.path.join(out, 'data', 'ground_truth',

@@ -159,6 +159,13 @@ class VideoStagesTest(absltest.TestCase):
       video.make_track_stage({'tracker': {'match_iou': 2.0}}, 't',
                              self.stage('predict'))
 
+    with self.assertRaisesRegex(KeyError, 'unknown evaluate config keys'):
+      video.make_evaluate_stage({'semantic': True}, ['data'])
+    with self.assertRaisesRegex(ValueError, "semantic_iou must be 'auto'"):
+      video.make_evaluate_stage({'semantic_iou': 'yes'}, ['data'])
+    with self.assertRaisesRegex(KeyError, 'unknown report config keys'):
+      report.make_stage({'videos': 2}, ['data'])
+
   def stage(self, name):
     return stage_lib.Stage(name=name, run=None, config={'splits': SPLITS})
 
@@ -242,6 +249,10 @@ class VideoStagesTest(absltest.TestCase):
                      r'\d+\.\d \| 100\.0 \|')
     self.assertIn('| Mask R-CNN + tracking | validation | 0.0 | 0.0 |', text)
     self.assertIn('Semantic IoU: not computed', text)
+    # 2 videos, their first and last frames.
+    self.assertRegex(text, r'Rows, top to bottom: \w+ frames 0, 5; \w+ '
+                     r'frames 0, 5\.')
+    self.assertRegex(text, r'- MaskConsist: #0 \w+ \(0\.90\), #1 ')
     for name in ('data', 'flow', 'predict', 'track', 'evaluate'):
       self.assertIn(f'| {name} | ', text)
     images = [line[line.index('](') + 2:-1] for line in text.splitlines()
@@ -273,10 +284,15 @@ class VideoStagesTest(absltest.TestCase):
     rle = mask_ops.encode(mask)
     entries = [{'category_id': 1, 'segmentations': [rle, None, rle]},
                {'category_id': 2, 'segmentations': [None, rle, rle]}]
-    panels = report.track_panels(entries, 3, {1: 'a', 2: 'b'})
+    panels = report.track_panels(entries, 3)
     self.assertEqual([p[2] for p in panels], [[0], [1], [0, 1]])
-    self.assertEqual(panels[2][1], ['#0 a', '#1 b'])
-    self.assertIsNotNone(panels[0][0])
+    self.assertEqual(panels[2][1], ['#0', '#1'])
+    np.testing.assert_array_equal(panels[0][0], [mask])
+    np.testing.assert_array_equal(panels[2][0], [mask, mask])
+    entries[1]['score'] = 0.25
+    self.assertEqual(report.track_legend(entries, {1: 'a', 2: 'b'}),
+                     '#0 a, #1 b (0.25)')
+    self.assertEqual(report.track_legend([], {}), 'none')
 
   def test_predictions_naming_frames_the_dataset_lacks(self):
     work = self.create_tempdir().full_path

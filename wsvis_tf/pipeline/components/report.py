@@ -59,6 +59,9 @@ DEFAULTS = {'num_videos': 2, 'frames_per_video': 3, 'display_score': 0.5,
             'gif_frame_ms': 200, 'max_gif_frames': 24, 'gif_scale': 1.0}
 # Instances drawn per panel: the highest scoring ones.
 MAX_DRAWN = 8
+# The GIFs' palette: flat overlays on textured frames need few colours, and
+# fewer colours make a smaller file (~15 % from 64 to 32).
+GIF_COLORS = 32
 
 # (masks [N, H, W] bool, labels [N], colour ids [N]) of one panel.
 Panel = Tuple[np.ndarray, List[str], List[int]]
@@ -194,7 +197,8 @@ def _by_file_name(index: frame_predictions.PredictionIndex
 def frames_sheet(videos: Sequence[Mapping[str, Any]],
                  columns: Sequence[Tuple[str, Optional[Mapping[str, Any]]]],
                  names: Mapping[int, str], frames_per_video: int,
-                 display_score: float) -> np.ndarray:
+                 display_score: float
+                ) -> Tuple[np.ndarray, List[Tuple[str, List[int]]]]:
   """Rows of frames: each column a source of instances drawn on the frame.
 
   Args:
@@ -207,9 +211,10 @@ def frames_sheet(videos: Sequence[Mapping[str, Any]],
     display_score: The predictions' drawing threshold.
 
   Returns:
-    A [H', W', 3] uint8 image.
+    A [H', W', 3] uint8 image, and its rows: (video, [frame indices]) per
+    video, top to bottom.
   """
-  rows = []
+  rows, shown_rows = [], []
   for video in videos:
     name = keys.as_text(video[keys.VIDEO_ID])
     file_names = [pseudo_lib.coco_file_name(name, keys.as_text(f))
@@ -227,22 +232,23 @@ def frames_sheet(videos: Sequence[Mapping[str, Any]],
         panel = (_panel(anns, names, None if c == 0 else display_score)
                  if anns is not None else (None, [], []))
         row.append(_draw(np.asarray(video[keys.FRAMES][t]), panel,
-                         f'{title} {name}:{t}' if c == 0 else title))
+                         f'{title} t{t}' if c == 0 else title))
       rows.append(row)
+    shown_rows.append((name, picks))
   if not rows:
     raise ValueError('report: no frame to show')
-  return overlays.grid(rows)
+  return overlays.grid(rows), shown_rows
 
 
-def track_panels(entries: Sequence[Mapping[str, Any]], num_frames: int,
-                 names: Mapping[int, str]) -> List[Panel]:
+def track_panels(entries: Sequence[Mapping[str, Any]], num_frames: int
+                ) -> List[Panel]:
   """Per listed frame, the tracks' masks with colour = the track's rank.
 
   Args:
     entries: One video's YouTube-VIS results (or ground-truth annotations:
-      no score), best first; entry k keeps colour k on every frame.
+      no score), best first; entry k keeps colour k and label '#k' on every
+      frame.
     num_frames: Frames the entries list.
-    names: Category id -> name.
   """
   panels = []
   for t in range(num_frames):
@@ -252,7 +258,9 @@ def track_panels(entries: Sequence[Mapping[str, Any]], num_frames: int,
       if seg is None:
         continue
       masks.append(mask_ops.decode(seg) != 0)
-      labels.append(f'#{k} {names.get(e["category_id"], "?")}')
+      # The track id only: the frame sheets name the classes, and a class
+      # name covers a third of a small frame.
+      labels.append(f'#{k}')
       colors.append(k)
     panels.append((np.stack(masks) if masks else None, labels, colors))
   return panels
@@ -274,6 +282,15 @@ def _scaled(frame: np.ndarray, panel: Panel, scale: float
   return frame, (masks, labels, colors)
 
 
+def track_legend(entries: Sequence[Mapping[str, Any]],
+                 names: Mapping[int, str]) -> str:
+  """'#0 class (score), #1 ...' of the tracks track_panels draws."""
+  return ', '.join(
+      f'#{k} {names.get(e["category_id"], e["category_id"])}' +
+      (f' ({e["score"]:.2f})' if 'score' in e else '')
+      for k, e in enumerate(entries[:MAX_DRAWN])) or 'none'
+
+
 def tracks_gif(frames: np.ndarray,
                columns: Sequence[Tuple[str, Sequence[Panel]]],
                frame_ms: int, scale: float = 1.0) -> bytes:
@@ -291,7 +308,7 @@ def tracks_gif(frames: np.ndarray,
     tiles = [_draw(*_scaled(frame, panels[t], scale), f'{title} t{t}')
              for title, panels in columns]
     out.append(overlays.grid([tiles]))
-  return image_files.gif_bytes(out, frame_ms)
+  return image_files.gif_bytes(out, frame_ms, GIF_COLORS)
 
 
 # --- the stage --------------------------------------------------------------
@@ -314,7 +331,7 @@ def _images(ctx: stage_lib.StageContext, names: Mapping[int, str]
     gt_path = data_component.frames_gt_path(data_record, split)
     if not os.path.exists(gt_path):
       continue
-    columns = [('ground truth', _gt_frames(gt_path))]
+    columns = [('GT', _gt_frames(gt_path))]
     if split == 'train' and PSEUDO_LABELS in ctx.inputs:
       columns.append(('pseudo-labels', _by_file_name(frame_predictions.load(
           ctx.input(PSEUDO_LABELS).path(PSEUDO_LABELS_JSON)))))
@@ -328,29 +345,34 @@ def _images(ctx: stage_lib.StageContext, names: Mapping[int, str]
       continue
     videos = list(itertools.islice(tfds.as_numpy(source.videos(split)),
                                    cfg['num_videos']))
-    sheet = frames_sheet(videos, columns, names, cfg['frames_per_video'],
-                         cfg['display_score'])
+    sheet, shown = frames_sheet(videos, columns, names,
+                                cfg['frames_per_video'], cfg['display_score'])
     rel = os.path.join(IMAGES_DIR, FRAMES_PNG.format(split=split))
     atomic_io.write_bytes(ctx.path(rel), image_files.png_bytes(sheet))
     sizes[rel] = os.path.getsize(ctx.path(rel))
     what = ', '.join(t for t, _ in columns[1:])
+    where = '; '.join(f'{v} frames {", ".join(map(str, ts))}'
+                      for v, ts in shown)
     lines += [f'### {split}: ground truth, {what}', '',
-              f'Predictions drawn from score {cfg["display_score"]}.', '',
+              f'Rows, top to bottom: {where}. Predictions drawn from score '
+              f'{cfg["display_score"]}.', '',
               f'![{split} frames]({rel})', '']
     if split == 'train':
       continue
     gifs = _gifs(ctx, split, videos, names, models)
-    for video, rel in gifs:
+    for video, rel, legend in gifs:
       sizes[rel] = os.path.getsize(ctx.path(rel))
       lines += [f'Tracks of {video} ({split}): ground truth, then each '
                 'segmenter + UnOVOST; a colour is one track id.', '',
-                f'![tracks {video}]({rel})', '']
+                f'![tracks {video}]({rel})', ''] + [
+                    f'- {line}' for line in legend] + ['']
   return lines, sizes
 
 
 def _gifs(ctx, split: str, videos, names: Mapping[int, str],
-          models: Sequence[video_component.Model]) -> List[Tuple[str, str]]:
-  """One GIF per shown held-out video: ground truth and tracks."""
+          models: Sequence[video_component.Model]
+         ) -> List[Tuple[str, str, List[str]]]:
+  """One GIF per shown held-out video: (video, path, legend lines)."""
   gt = video_component.ground_truth_videos(ctx.input(data_component.NAME),
                                            split)
   tracked = [m for m in models if m.track_stage in ctx.inputs and
@@ -380,16 +402,17 @@ def _gifs(ctx, split: str, videos, names: Mapping[int, str],
     position = {f: t for t, f in enumerate(file_names)}
     listed = [position[f] for f in info['file_names']]
     limit = min(len(listed), ctx.config['max_gif_frames'])
-    columns = [('GT', track_panels(gt_tracks[info['id']], limit, names))]
-    for title, by_video in model_tracks.items():
-      columns.append((title, track_panels(by_video[info['id']], limit,
-                                          names)))
+    entries = [('GT', gt_tracks[info['id']])] + [
+        (title, by_video[info['id']])
+        for title, by_video in model_tracks.items()]
+    columns = [(title, track_panels(e, limit)) for title, e in entries]
     gif = tracks_gif(np.asarray(video[keys.FRAMES])[listed[:limit]], columns,
                      ctx.config['gif_frame_ms'], ctx.config['gif_scale'])
     rel = os.path.join(IMAGES_DIR, TRACKS_GIF.format(
         video=name.replace('/', '_')))
     atomic_io.write_bytes(ctx.path(rel), gif)
-    out.append((name, rel))
+    out.append((name, rel, [f'{title}: {track_legend(e, names)}'
+                            for title, e in entries]))
   return out
 
 
@@ -429,12 +452,9 @@ def _run(ctx: stage_lib.StageContext) -> Dict[str, Any]:
 def make_stage(config: Mapping[str, Any],
                stage_names: Sequence[str]) -> stage_lib.Stage:
   """The report over every stage in stage_names (all earlier stages)."""
-  unknown = set(config) - set(DEFAULTS)
-  if unknown:
-    raise KeyError(f'unknown report config keys {sorted(unknown)}; known: '
-                   f'{sorted(DEFAULTS)}')
   return stage_lib.Stage(
-      name=NAME, run=_run, config={**DEFAULTS, **dict(config)},
+      name=NAME, run=_run,
+      config=video_component.config_with_defaults(config, DEFAULTS, 'report'),
       inputs=tuple(n for n in stage_names if n != NAME),
       outputs=(REPORT, IMAGES_DIR),
       description='report.md: the tables, wall times, overlays and track '

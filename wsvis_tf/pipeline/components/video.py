@@ -84,6 +84,18 @@ TRACK_DEFAULTS = {'use_flow': True, 'appearance': True, 'min_score': 0.0,
                   'tracker': {}}
 
 
+def config_with_defaults(config: Mapping[str, Any],
+                         defaults: Mapping[str, Any],
+                         what: str) -> Dict[str, Any]:
+  """defaults overridden by config (deep copies); KeyError on unknown keys.
+  """
+  unknown = set(config) - set(defaults)
+  if unknown:
+    raise KeyError(f'unknown {what} config keys {sorted(unknown)}; known: '
+                   f'{sorted(defaults)}')
+  return {**copy.deepcopy(dict(defaults)), **copy.deepcopy(dict(config))}
+
+
 def tracker_config(overrides: Mapping[str, Any]) -> tracker_lib.TrackerConfig:
   """TrackerConfig with a track stage's 'tracker' overrides."""
   unknown = set(overrides) - set(_TRACKER_FIELDS)
@@ -180,11 +192,7 @@ def make_track_stage(config: Mapping[str, Any], name: str,
   The splits are the predict stage's (its config 'splits'): the stages are
   built before the dataset is prepared, when its splits are not known yet.
   """
-  unknown = set(config) - set(TRACK_DEFAULTS)
-  if unknown:
-    raise KeyError(f'unknown track config keys {sorted(unknown)}; known: '
-                   f'{sorted(TRACK_DEFAULTS)}')
-  config = {**copy.deepcopy(TRACK_DEFAULTS), **copy.deepcopy(dict(config)),
+  config = {**config_with_defaults(config, TRACK_DEFAULTS, 'track'),
             'predict_stage': predict_stage.name,
             'splits': list(predict_stage.config['splits'])}
   tracker_config(config['tracker'])  # Fail now on a bad key or value.
@@ -280,11 +288,7 @@ EVALUATE_DEFAULTS = {'semantic_iou': 'auto',
 def make_evaluate_stage(config: Mapping[str, Any],
                         stage_names: Sequence[str]) -> stage_lib.Stage:
   """The evaluate stage over the predict and track stages in stage_names."""
-  unknown = set(config) - set(EVALUATE_DEFAULTS)
-  if unknown:
-    raise KeyError(f'unknown evaluate config keys {sorted(unknown)}; known: '
-                   f'{sorted(EVALUATE_DEFAULTS)}')
-  config = {**EVALUATE_DEFAULTS, **dict(config)}
+  config = config_with_defaults(config, EVALUATE_DEFAULTS, 'evaluate')
   if config['semantic_iou'] not in ('auto', True, False):
     raise ValueError(f"evaluate: semantic_iou must be 'auto', true or false, "
                      f"got {config['semantic_iou']!r}")
