@@ -11,9 +11,9 @@ track and evaluate stages. Writes into its directory
                       held-out frame AP50, AP, TC), Table 3 (video mAP,
                       AP50, AP75, AR1, AR10 after tracking), the stage wall
                       times, and the images below;
-  images/frames_<split>.png  a few frames (64-colour PNG): ground truth beside the
-                      pseudo-labels (training frames) and each segmenter's
-                      predictions with score >= display_score;
+  images/frames_<split>.png  a few frames (64-colour PNG): ground truth
+                      beside the pseudo-labels (training frames) and each
+                      segmenter's predictions with score >= display_score;
   images/tracks_<video>.gif  per shown held-out video, the ground-truth
                       tracks beside each segmenter's tracks, every track in
                       one colour throughout (its rank in the video).
