@@ -85,15 +85,22 @@ def ground_truth_predictions(gt_path, wrong_class=None, seed=0,
           'categories': coco['categories']}
 
 
-def predict_stage(name, wrong_class=None, extra_frame=None):
+def predict_stage(name, wrong_class=None, extra_frame=None,
+                  drop_frame=None):
   def run(ctx):
     data = ctx.input('data')
     for split in SPLITS:
-      atomic_io.write_json(
-          ctx.path(f'{split}_predictions.json'),
-          ground_truth_predictions(
-              data_component.frames_gt_path(data, split), wrong_class,
-              extra_frame=extra_frame if split == 'validation' else None))
+      coco = ground_truth_predictions(
+          data_component.frames_gt_path(data, split), wrong_class,
+          extra_frame=extra_frame if split == 'validation' else None)
+      if drop_frame and split == 'validation':
+        dropped = [im['id'] for im in coco['images']
+                   if im['file_name'] == drop_frame]
+        coco['images'] = [im for im in coco['images']
+                          if im['id'] not in dropped]
+        coco['annotations'] = [a for a in coco['annotations']
+                               if a['image_id'] not in dropped]
+      atomic_io.write_json(ctx.path(f'{split}_predictions.json'), coco)
     return dict(FRAME_METRICS)
   return stage_lib.Stage(
       name=name, run=run, inputs=('data',), config={'splits': SPLITS},
@@ -314,6 +321,21 @@ class VideoStagesTest(absltest.TestCase):
     with self.assertRaisesRegex(
         ValueError, rf"{path}: frame '{name}/00099.jpg' \(frame_index 99\) "
         rf"is not in the dataset: video '{name}' has 6 frames"):
+      runner.run_stages(stages, work, resources={'source': self.source})
+
+  def test_predictions_lacking_a_frame_the_ground_truth_lists(self):
+    # The tracker would have nothing to list there: a clear error, not a
+    # track silently absent from that frame.
+    gt = self.gt('validation')
+    frame = gt['videos'][0]['file_names'][3]
+    work = self.create_tempdir().full_path
+    stages = [data_component.make_stage(self.source, {'delta': 2}),
+              flow_stage(), predict_stage('predict', drop_frame=frame)]
+    stages += video.make_stages({}, stages)[:1]
+    path = os.path.join(work, 'predict', 'validation_predictions.json')
+    with self.assertRaisesRegex(
+        ValueError, rf"{path}: the ground truth lists frame '{frame}' of "
+        rf"video '{gt['videos'][0]['name']}', which the predictions lack"):
       runner.run_stages(stages, work, resources={'source': self.source})
 
 
