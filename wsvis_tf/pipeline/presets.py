@@ -61,6 +61,11 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'maskrcnn_train': {'experiment': 'maskrcnn_pseudolabels_smoke'},
         'maskconsist_train': {'experiment': 'maskconsist_smoke'},
         'predict': {},
+        # UnOVOST with its own hyper-parameters (paper sec 4.4), the
+        # paper's metrics, a report with 2 shown videos.
+        'track': {},
+        'evaluate': {},
+        'report': {'num_videos': 2, 'frames_per_video': 2},
         # No export stage: serving/ has its own tests (~1.5 min a SavedModel).
     },
     'quick': {
@@ -118,6 +123,12 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'maskrcnn_train': {'experiment': 'maskrcnn_pseudolabels_synthetic'},
         'maskconsist_train': {'experiment': 'maskconsist_synthetic'},
         'predict': {},
+        'track': {},
+        'evaluate': {},
+        # 2 videos, 2 frames each, GIFs of 20 frames at half size: the
+        # report's images ~0.5 MB (textured frames compress poorly).
+        'report': {'num_videos': 2, 'frames_per_video': 2,
+                   'gif_scale': 0.5},
         'export': {},
     },
     'paper': {
@@ -146,6 +157,10 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'maskrcnn_train': {'experiment': 'maskrcnn_pseudolabels_{data}'},
         'maskconsist_train': {'experiment': 'maskconsist_{data}'},
         'predict': {},
+        'track': {},
+        # Semantic IoU on Cityscapes only ('auto'), as the paper reports.
+        'evaluate': {},
+        'report': {'num_videos': 3, 'frames_per_video': 3},
         'export': {},
     },
 }
