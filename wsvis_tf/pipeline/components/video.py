@@ -117,9 +117,12 @@ def _track_split(ctx: stage_lib.StageContext, split: str) -> Dict[str, Any]:
   source = ctx.resources['source']
   cfg = ctx.config
   if split not in source.splits:
-    raise ValueError(f'{ctx.stage.name}: dataset {source.name!r} has no '
-                     f'split {split!r} (it has {source.splits}); set the '
-                     f'splits of {cfg["predict_stage"]}')
+    # The predict stage wrote an empty prediction set for it (a video
+    # folder has no held-out split): no tracks, said in the log.
+    logging.warning('[%s] the dataset has no %r split (it has %s): writing '
+                    'no tracks for it', ctx.stage.name, split, source.splits)
+    atomic_io.write_json(ctx.path(TRACKS.format(split=split)), [])
+    return {f'{split}_videos': 0, f'{split}_tracks': 0}
   path = ctx.input(cfg['predict_stage']).path(
       segmenter.PREDICTIONS.format(split=split))
   index = frame_predictions.load(path)
