@@ -16,7 +16,7 @@ changes (IMAGENET_PRESETS).
 
 import copy
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from absl import logging
 
@@ -171,13 +171,14 @@ _EXPERIMENT_DATA = {'synthetic': 'ytvis', 'ytvis': 'ytvis',
 
 
 
-def _merged(base: Dict[str, Any], overrides: Dict[str, Any]
-           ) -> Dict[str, Any]:
-  """base deep-merged with overrides (dicts merge, other values replace)."""
-  out = copy.deepcopy(base)
+def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]
+              ) -> Dict[str, Any]:
+  """A copy of base deep-merged with overrides (mappings merge, other values
+  replace); neither argument is modified."""
+  out = copy.deepcopy(dict(base))
   for k, v in overrides.items():
-    if isinstance(v, dict) and isinstance(out.get(k), dict):
-      out[k] = _merged(out[k], v)
+    if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+      out[k] = deep_merge(out[k], v)
     else:
       out[k] = copy.deepcopy(v)
   return out
@@ -188,7 +189,7 @@ def _merged(base: Dict[str, Any], overrides: Dict[str, Any]
 # 4.2), and Cityscapes' f-CAM values A = 5, T = P50. VOC is read with TFDS
 # from its default data dir; set cam_train.cam.pretrain.data_dir to another
 # prepared one.
-_PRESETS['cityscapes'] = _merged(_PRESETS['paper'], {
+_PRESETS['cityscapes'] = deep_merge(_PRESETS['paper'], {
     'cam_train': {'cam': {'pretrain': {'tfds_name': 'voc/2012',
                                        'split': 'train', 'epochs': 5}}},
     'ir_labels': {'amplification': 5.0, 'percentile': 50.0},
