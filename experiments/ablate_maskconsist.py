@@ -52,6 +52,7 @@ from wsvis_tf.core import entry_point
 from wsvis_tf.maskconsist import experiments
 from wsvis_tf.pipeline import cli
 from wsvis_tf.pipeline import graph
+from wsvis_tf.pipeline import presets
 from wsvis_tf.pipeline.components import data as data_component
 from wsvis_tf.pipeline.components import irn
 from wsvis_tf.pipeline.components import segmenter
@@ -88,17 +89,6 @@ _STEPS = flags.DEFINE_integer('steps', None, 'Training steps of every '
 _TAG = flags.DEFINE_string('tag', '', 'Suffix of the variant stage names.')
 
 
-def _deep_merge(base: Dict[str, Any], extra: Mapping[str, Any]
-               ) -> Dict[str, Any]:
-  out = copy.deepcopy(base)
-  for key, value in extra.items():
-    if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-      out[key] = _deep_merge(out[key], value)
-    else:
-      out[key] = copy.deepcopy(value)
-  return out
-
-
 def variant_train_config(preset: Mapping[str, Any], variant: str, seed: int,
                          steps=None) -> Dict[str, Any]:
   """The train stage config of a variant and seed (module docstring)."""
@@ -106,10 +96,11 @@ def variant_train_config(preset: Mapping[str, Any], variant: str, seed: int,
   config = copy.deepcopy(dict(preset[base_stage]))
   extra: Dict[str, Any] = {'task': {'train_data': {'seed': seed}}}
   if task_overrides:
-    extra['task'] = _deep_merge(extra['task'], task_overrides)
+    extra['task'] = presets.deep_merge(extra['task'], task_overrides)
   if steps:
-    extra = _deep_merge(extra, experiments.schedule_overrides(steps))
-  config['overrides'] = _deep_merge(config.get('overrides') or {}, extra)
+    extra = presets.deep_merge(extra, experiments.schedule_overrides(steps))
+  config['overrides'] = presets.deep_merge(config.get('overrides') or {},
+                                           extra)
   if supervised:
     config['labels_stage'] = data_component.NAME
     config['labels_file'] = os.path.join(data_component.GT_DIR,

@@ -29,12 +29,16 @@ stages (flow, cam, ir_labels, pseudo_labels) as Beam pipelines, e.g.
 (README: Dataset-sized stages on Apache Beam).
 """
 
+import os
+
 from absl import flags
 from absl import logging
 
 from wsvis_tf.core import entry_point
 from wsvis_tf.pipeline import cli
+from wsvis_tf.pipeline.components import report
 from wsvis_tf.pipeline.components import segmenter
+from wsvis_tf.pipeline.components import video
 
 cli.define_flags()
 FLAGS = flags.FLAGS
@@ -94,6 +98,26 @@ def main(argv):
                for s in held_out]
       print(f'{what}: {records[name].path("")}' +
             (f' ({", ".join(parts)})' if parts else ''))
+  if video.EVALUATE in records:
+    # The Table 3 analogue: each segmenter + tracking, held-out videos.
+    m = records[video.EVALUATE].metrics
+    for model in video.MODELS:
+      parts = []
+      for split in source.splits:
+        key = f'{model.key}_{split}_video_'
+        if split != 'train' and key + 'mAP' in m:
+          parts.append(f'{split} video mAP {m[key + "mAP"]:.4f} AP50 '
+                       f'{m[key + "AP50"]:.4f}')
+      if parts:
+        print(f'{model.title} + tracking: {", ".join(parts)}')
+    print(f'Metrics: {records[video.EVALUATE].path(video.METRICS_JSON)}')
+  if 'export' in records:
+    saved = records['export'].metrics.get('saved_model')
+    print(f'SavedModel for TF Serving: '
+          f'{os.path.join(cli.work_dir(), saved) if saved else "?"} '
+          f'(README.md "Serving")')
+  if report.NAME in records:
+    print(f'\nReport: {records[report.NAME].path(report.REPORT)}')
 
 
 def run() -> None:

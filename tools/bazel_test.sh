@@ -17,6 +17,11 @@ for arg in "$@"; do
   esac
 done
 [[ $adds -eq 1 ]] || targets=(//... ${targets[@]+"${targets[@]}"})
+# A missing BUILD dependency fails only in Bazel's sandbox: name it first.
+if ! python3 tools/check_build_deps.py; then
+  echo "0 passed, 1 failed"
+  exit 1
+fi
 log="$(mktemp)"
 bazel test ${options[@]+"${options[@]}"} -- "${targets[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}

@@ -17,7 +17,7 @@ def repo_root(binary: str = 'run_pipeline.py') -> str:
 
 
 def run(binary: str, *args: str, check: bool = True,
-        timeout: int = 900) -> subprocess.CompletedProcess:
+        timeout: int = 1800) -> subprocess.CompletedProcess:
   """experiments/<binary> with args; check: fail with its output if rc != 0."""
   root = repo_root(binary)
   env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL='2')

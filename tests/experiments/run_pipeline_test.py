@@ -10,6 +10,7 @@ import os
 
 from absl.testing import absltest
 
+from datasets.real_video import test_fixtures
 from tests.experiments import binaries
 
 
@@ -70,6 +71,39 @@ class RunPipelineTest(absltest.TestCase):
                      metrics['validation_detections'])
     self.assertIn(f'MaskConsist: {os.path.join(work, "predict", "")}',
                   stdout)
+    # After the segmenters: tracks, the paper's metrics, the report.
+    for stage in ('track_maskrcnn', 'track', 'evaluate', 'report'):
+      self.assertEqual(statuses.get(stage), 'ran', stage)
+    with open(os.path.join(work, 'data', 'ground_truth',
+                           'validation_videos.json')) as f:
+      gt_videos = {v['id']: v['length'] for v in json.load(f)['videos']}
+    for stage in ('track_maskrcnn', 'track'):
+      with open(os.path.join(work, stage, 'validation_tracks.json')) as f:
+        tracks = json.load(f)
+      for entry in tracks:
+        self.assertLen(entry['segmentations'], gt_videos[entry['video_id']])
+    with open(os.path.join(work, 'evaluate', 'metrics.json')) as f:
+      evaluation = json.load(f)
+    for model in ('maskrcnn', 'maskconsist'):
+      held_out = evaluation['models'][model]['splits']['validation']
+      self.assertBetween(held_out['video']['mAP'], 0.0, 1.0)
+      self.assertIn('AP50', held_out['frame'])
+    self.assertRegex(stdout, r'MaskConsist \+ tracking: validation video '
+                     r'mAP \d\.\d{4} AP50 \d\.\d{4}')
+    report = os.path.join(work, 'report', 'report.md')
+    # The binary ends by saying where the report is.
+    self.assertEqual(stdout.strip().splitlines()[-1], f'Report: {report}')
+    with open(report) as f:
+      text = f.read()
+    for heading in ('Table 4 analogue', 'Table 6 analogue',
+                    'Table 3 analogue', 'Stage wall times'):
+      self.assertIn(heading, text)
+    images = [line[line.index('](') + 2:-1] for line in text.splitlines()
+              if line.startswith('![')]
+    self.assertTrue(any(i.endswith('.gif') for i in images), images)
+    for image in images:
+      self.assertTrue(os.path.exists(os.path.join(work, 'report', image)),
+                      image)
     for name in statuses:
       with open(os.path.join(work, name, 'stage.json')) as f:
         record = json.load(f)
@@ -87,6 +121,49 @@ class RunPipelineTest(absltest.TestCase):
         '--force=contact_sheet'))
     self.assertEqual(statuses['contact_sheet'], 'ran')
     self.assertEqual(statuses['data'], 'skipped')
+
+    # experiments/predict.py: this run's MaskConsist (and DDFlow) on a
+    # folder of a user's own videos, whose labels name the model's classes.
+    with open(os.path.join(work, 'maskconsist_train', 'model.json')) as f:
+      classes = json.load(f)['class_names']
+    videos = self.create_tempdir('videos').full_path
+    test_fixtures.write_video_folder(videos, {
+        f'clip{i}': (test_fixtures.moving_boxes(
+            f'clip{i}', [0], num_frames=6, height=64, width=80,
+            seed=i)['frames'], [classes[i]]) for i in range(2)},
+                                     class_list=classes)
+    out = self.create_tempdir('predict').full_path
+    stdout = binaries.run(
+        'predict.py', f'--model_dir={work}', '--dataset=video_folder',
+        f'--data_dir={videos}', f'--work_dir={out}', '--preset=smoke').stdout
+    predictions = os.path.join(out, 'predict', 'train_predictions.json')
+    self.assertIn(f'train frame predictions: {predictions}', stdout)
+    with open(predictions) as f:
+      coco = json.load(f)
+    self.assertLen(coco['images'], 12)  # every frame of the 2 videos
+    for image in coco['images']:
+      # A video folder names a video by its path: videos/clip0.mp4.
+      self.assertRegex(image['file_name'],
+                       r'^videos__clip[01]/[^/]+\.jpg$')
+    tracks = os.path.join(out, 'track', 'train_tracks.json')
+    self.assertIn(f'train video tracks: {tracks}', stdout)
+    with open(os.path.join(out, 'data', 'ground_truth',
+                           'train_videos.json')) as f:
+      video_ids = {v['id'] for v in json.load(f)['videos']}
+    with open(tracks) as f:
+      for entry in json.load(f):
+        self.assertIn(entry['video_id'], video_ids)
+    # Labels naming other classes than the model's: a usage error.
+    other = self.create_tempdir('other').full_path
+    test_fixtures.write_video_folder(other, {'clip': (
+        test_fixtures.moving_boxes('clip', [0], num_frames=6)['frames'],
+        ['cat'])})
+    proc = binaries.run(
+        'predict.py', f'--model_dir={work}', '--dataset=video_folder',
+        f'--data_dir={other}', f'--work_dir={out}_other', '--preset=smoke',
+        check=False)
+    self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+    self.assertIn("dataset 'video_folder' has ['cat']", proc.stderr)
 
   def test_same_seed_same_outputs(self):
     # Two runs of the first half with the same seed, in two work dirs: every

@@ -315,6 +315,19 @@ class PairPipelineTest(tf.test.TestCase):
                                 r'frame v0/00004\.jpg .*pl\.json'):
       self._source(_coco(objects))
 
+  def test_pair_to_an_unannotated_frame_without_labels_is_left_out(self):
+    # v0 frame 1 is not annotated; without pseudo-labels for it, pair
+    # (3, 1) is left out (annotated frames without an entry stay errors).
+    objects = {k: v for k, v in OBJECTS.items() if k != ('v0', 1)}
+    source = self._source(_coco(objects))
+    got = [(p.video_id, p.a, p.b) for p in source.pairs]
+    self.assertEqual(got, [('v0', 0, 2), ('v0', 2, 4), ('v0', 4, 2),
+                           ('v1', 0, 2), ('v1', 1, 2), ('v1', 2, 0)])
+    elements = list(source.elements())
+    self.assertEqual([int(e[input_pipeline.RAW_INDEX]) for e in elements],
+                     list(range(6)))
+    self.assertLen(source, 6)
+
   def test_category_outside_the_classes(self):
     coco = _coco()
     coco['annotations'][0]['category_id'] = 3

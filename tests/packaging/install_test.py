@@ -31,7 +31,7 @@ from packaging import requirements
 from pycocotools import mask as mask_util
 
 # What the wheel installs, and the repository's other top-level directories.
-PACKAGES = ('wsvis_tf', 'datasets', 'experiments')
+PACKAGES = ('wsvis_tf', 'datasets', 'experiments', 'serving')
 NOT_SHIPPED = ('tests', 'third_party', 'tools', 'external', 'work')
 PROJECT_FILES = ('pyproject.toml', 'MANIFEST.in', 'README.md',
                  'requirements.txt')
@@ -51,6 +51,7 @@ NAMED_SCRIPTS = {
     'wsvis-bench-flow': 'experiments.bench_flow:run',
     'wsvis-bench-irn': 'experiments.bench_irn:run',
     'wsvis-bench-tracker': 'experiments.bench_tracker:run',
+    'wsvis-export': 'serving.export:run',
 }
 
 
@@ -158,8 +159,8 @@ class InstallTest(absltest.TestCase):
                          'top_level.txt', 'RECORD')})
 
   def test_every_python_package_of_the_repository_is_shipped(self):
-    # A new top-level package (serving/ with export.py, say) must be added
-    # to pyproject.toml's packages.find or listed here as not shipped.
+    # A new top-level package must be added to pyproject.toml's
+    # packages.find or listed here as not shipped.
     for name in os.listdir(self.root):
       if (os.path.isfile(os.path.join(self.root, name, '__init__.py'))
           and not name.startswith('bazel-')):

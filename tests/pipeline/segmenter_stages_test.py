@@ -6,7 +6,10 @@ smoke preset.
 
 from absl.testing import absltest
 
+from wsvis_tf.data import sources
+from wsvis_tf.pipeline import graph
 from wsvis_tf.pipeline import presets
+from wsvis_tf.pipeline.components import export
 from wsvis_tf.pipeline.components import segmenter
 
 
@@ -61,6 +64,23 @@ class SegmenterStagesTest(absltest.TestCase):
     other = segmenter.make_train_stage(changed, 'x')
     self.assertNotEqual(base.config['experiment_sha256'],
                         other.config['experiment_sha256'])
+
+  def test_export_follows_maskconsist_in_quick_not_smoke(self):
+    source = sources.get_source('synthetic', None, 'tiny',
+                                self.create_tempdir().full_path)
+    quick = [s.name for s in graph.preset_stages(
+        presets.get_preset('quick', 'synthetic'), source)]
+    self.assertGreater(quick.index('export'), quick.index('maskconsist_train'))
+    stage = next(s for s in graph.preset_stages(
+        presets.get_preset('quick', 'synthetic'), source)
+                 if s.name == 'export')
+    self.assertEqual(stage.inputs, ('maskconsist_train',))
+    self.assertNotIn('export', [s.name for s in graph.preset_stages(
+        self.preset, source)])
+    with self.assertRaisesRegex(KeyError, 'unknown export config keys'):
+      export.make_stage({'versoin': 2})
+    with self.assertRaisesRegex(ValueError, 'version must be >= 1'):
+      export.make_stage({'version': 0})
 
   def test_bad_configs_fail_when_built(self):
     with self.assertRaisesRegex(KeyError, 'unknown predict config keys'):

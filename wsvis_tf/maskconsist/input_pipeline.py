@@ -72,6 +72,8 @@ class PairSpec:
   b: int
   name_a: str
   name_b: str
+  # Whether frame b is annotated (frame a always is).
+  annotated_b: bool = True
 
 
 # --- Numpy side. --------------------------------------------------------------
@@ -126,7 +128,8 @@ def list_pairs(videos: Iterable[Mapping[str, Any]], delta: int
     frame_keys.extend(labels_lib.PseudoLabels.frame_key(video_id, n)
                       for n in names)
     for a, b in pairs_lib.pair_indices(len(names), delta, annotated):
-      specs.append(PairSpec(video_id, int(a), int(b), names[a], names[b]))
+      specs.append(PairSpec(video_id, int(a), int(b), names[a], names[b],
+                            bool(annotated[b])))
   return specs, frame_keys
 
 
@@ -210,8 +213,21 @@ class PairSource:
     self.pseudo_labels = pseudo_labels
     self.delta = delta
     self.flow_store = flow_store
-    self.pairs, frame_keys = list_pairs((metadata_fn or videos_fn)(), delta)
+    pairs, frame_keys = list_pairs((metadata_fn or videos_fn)(), delta)
     pseudo_labels.check_frames_exist(frame_keys, description)
+    # A pair whose frame b is not annotated and has no pseudo-labels (the
+    # usual case: labels exist for the annotated frames) is left out, e.g.
+    # on data annotated every k-th frame with delta not a multiple of k;
+    # an annotated frame without an entry is an incomplete file: an error.
+    self.pairs = [p for p in pairs if p.annotated_b or
+                  labels_lib.PseudoLabels.frame_key(p.video_id, p.name_b)
+                  in pseudo_labels]
+    self._kept = {(p.video_id, p.a, p.b) for p in self.pairs}
+    if len(self.pairs) < len(pairs):
+      logging.warning('%s: %d of %d pairs (t, t + %d) left out: their frame '
+                      't + %d is not annotated and has no pseudo-labels',
+                      description, len(pairs) - len(self.pairs), len(pairs),
+                      delta, delta)
     for spec in self.pairs:
       for name in (spec.name_a, spec.name_b):
         key = labels_lib.PseudoLabels.frame_key(spec.video_id, name)
@@ -239,6 +255,8 @@ class PairSource:
       names = [core_keys.as_text(n) for n in video[core_keys.FRAME_NAMES]]
       annotated = np.asarray(video[core_keys.ANNOTATED], bool)
       for a, b in pairs_lib.pair_indices(len(names), self.delta, annotated):
+        if (video_id, int(a), int(b)) not in self._kept:
+          continue
         i, index = index, index + 1
         if i % num_shards != shard:
           continue

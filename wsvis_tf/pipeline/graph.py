@@ -12,9 +12,12 @@ from wsvis_tf.pipeline import stage as stage_lib
 from wsvis_tf.pipeline.components import cam
 from wsvis_tf.pipeline.components import contact_sheet
 from wsvis_tf.pipeline.components import data
+from wsvis_tf.pipeline.components import export
 from wsvis_tf.pipeline.components import flow
 from wsvis_tf.pipeline.components import irn
+from wsvis_tf.pipeline.components import report
 from wsvis_tf.pipeline.components import segmenter
+from wsvis_tf.pipeline.components import video
 
 
 def build_stages(preset_name: str, source: sources.VideoSource,
@@ -50,11 +53,22 @@ def preset_stages(preset: Mapping[str, Mapping[str, Any]],
   # Mask R-CNN and MaskConsist on the pseudo-labels, their predictions
   # (paper sec 3.3, 4.2).
   stages += segmenter.make_stages(preset)
+  # Their predictions tracked (UnOVOST, paper sec 4.4) and scored (Tables
+  # 3, 6), when the preset has predict stages.
+  after_segmenter = video.make_stages(preset, stages)
+  stages += after_segmenter
+  # The segmenter as a SavedModel for TF Serving (serving/export.py).
+  if export.NAME in preset:
+    stages.append(export.make_stage(preset[export.NAME]))
   names = {s.name for s in stages}
   stages.append(contact_sheet.make_stage(
       preset['contact_sheet'],
       flow.NAME if flow.NAME in names else None,
       irn.PSEUDO_LABELS if irn.PSEUDO_LABELS in names else None))
+  # The report reads every earlier stage's record (wall times).
+  if after_segmenter:
+    stages.append(report.make_stage(preset.get(report.NAME, {}),
+                                    [s.name for s in stages]))
   return stages
 
 

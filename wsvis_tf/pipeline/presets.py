@@ -16,7 +16,7 @@ changes (IMAGENET_PRESETS).
 
 import copy
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from absl import logging
 
@@ -61,6 +61,12 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'maskrcnn_train': {'experiment': 'maskrcnn_pseudolabels_smoke'},
         'maskconsist_train': {'experiment': 'maskconsist_smoke'},
         'predict': {},
+        # UnOVOST with its own hyper-parameters (paper sec 4.4), the
+        # paper's metrics, a report with 2 shown videos.
+        'track': {},
+        'evaluate': {},
+        'report': {'num_videos': 2, 'frames_per_video': 2},
+        # No export stage: serving/ has its own tests (~1.5 min a SavedModel).
     },
     'quick': {
         'data': {'builder_config': 'default'},
@@ -117,6 +123,13 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'maskrcnn_train': {'experiment': 'maskrcnn_pseudolabels_synthetic'},
         'maskconsist_train': {'experiment': 'maskconsist_synthetic'},
         'predict': {},
+        'track': {},
+        'evaluate': {},
+        # 2 videos, 2 frames each, GIFs of 20 frames at half size: the
+        # report's images ~0.5 MB (textured frames compress poorly).
+        'report': {'num_videos': 2, 'frames_per_video': 2,
+                   'gif_scale': 0.5},
+        'export': {},
     },
     'paper': {
         'data': {'builder_config': 'default'},
@@ -144,6 +157,11 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'maskrcnn_train': {'experiment': 'maskrcnn_pseudolabels_{data}'},
         'maskconsist_train': {'experiment': 'maskconsist_{data}'},
         'predict': {},
+        'track': {},
+        # Semantic IoU on Cityscapes only ('auto'), as the paper reports.
+        'evaluate': {},
+        'report': {'num_videos': 3, 'frames_per_video': 3},
+        'export': {},
     },
 }
 
@@ -153,13 +171,14 @@ _EXPERIMENT_DATA = {'synthetic': 'ytvis', 'ytvis': 'ytvis',
 
 
 
-def _merged(base: Dict[str, Any], overrides: Dict[str, Any]
-           ) -> Dict[str, Any]:
-  """base deep-merged with overrides (dicts merge, other values replace)."""
-  out = copy.deepcopy(base)
+def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]
+              ) -> Dict[str, Any]:
+  """A copy of base deep-merged with overrides (mappings merge, other values
+  replace); neither argument is modified."""
+  out = copy.deepcopy(dict(base))
   for k, v in overrides.items():
-    if isinstance(v, dict) and isinstance(out.get(k), dict):
-      out[k] = _merged(out[k], v)
+    if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+      out[k] = deep_merge(out[k], v)
     else:
       out[k] = copy.deepcopy(v)
   return out
@@ -170,7 +189,7 @@ def _merged(base: Dict[str, Any], overrides: Dict[str, Any]
 # 4.2), and Cityscapes' f-CAM values A = 5, T = P50. VOC is read with TFDS
 # from its default data dir; set cam_train.cam.pretrain.data_dir to another
 # prepared one.
-_PRESETS['cityscapes'] = _merged(_PRESETS['paper'], {
+_PRESETS['cityscapes'] = deep_merge(_PRESETS['paper'], {
     'cam_train': {'cam': {'pretrain': {'tfds_name': 'voc/2012',
                                        'split': 'train', 'epochs': 5}}},
     'ir_labels': {'amplification': 5.0, 'percentile': 50.0},
@@ -209,6 +228,16 @@ def preset_names():
   return sorted(_PRESETS)
 
 
+def _experiment_delta(experiment: str) -> int:
+  """The pair distance of a registered Mask R-CNN experiment."""
+  # Imported here: tf-models is heavy, and only presets with a segmenter
+  # need it.
+  from official.core import exp_factory  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top,unused-import
+  from wsvis_tf.maskconsist import experiments
+  return exp_factory.get_exp_config(experiment).task.train_data.delta
+
+
 def get_preset(name: str, dataset: str) -> Dict[str, Dict[str, Any]]:
   """A deep copy of the named preset, with the dataset's defaults merged.
 
@@ -226,6 +255,15 @@ def get_preset(name: str, dataset: str) -> Dict[str, Dict[str, Any]]:
     if stage in preset:
       preset[stage]['experiment'] = preset[stage]['experiment'].format(
           data=_EXPERIMENT_DATA[dataset])
+      # The pairs are the flow stage's (t, t + delta) of the dataset: the
+      # flows MaskConsist warps with exist for those, and on data annotated
+      # every k-th frame t + delta has pseudo-labels when delta is the
+      # dataset's (a smoke experiment's own delta would not). Set only
+      # where the experiment's differs, so configs stay minimal.
+      delta = preset['data']['delta']
+      if _experiment_delta(preset[stage]['experiment']) != delta:
+        preset[stage].setdefault('overrides', {}).setdefault(
+            'task', {}).setdefault('train_data', {})['delta'] = delta
   if dataset != 'synthetic':
     preset['data'].pop('builder_config', None)
   return preset

@@ -51,6 +51,7 @@ from wsvis_tf.flowirn import frame_flow
 from wsvis_tf.irn import dense_crf
 from wsvis_tf.irn import ir_labels
 from wsvis_tf.pipeline import per_video
+from wsvis_tf.pipeline import presets
 from wsvis_tf.pipeline import stage as stage_lib
 from wsvis_tf.pipeline.components import cam_training
 
@@ -459,17 +460,6 @@ def make_stages(preset: Mapping[str, Mapping[str, Any]], source,
   ]
 
 
-def _deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]
-               ) -> Dict[str, Any]:
-  out = dict(base)
-  for k, v in overrides.items():
-    if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-      out[k] = _deep_merge(out[k], v)
-    else:
-      out[k] = v
-  return out
-
-
 def override_cam_train(stage: stage_lib.Stage,
                        cam_overrides: Mapping[str, Any]) -> stage_lib.Stage:
   """The cam_train stage with CamConfig overrides merged into its config.
@@ -477,5 +467,5 @@ def override_cam_train(stage: stage_lib.Stage,
   E.g. {'backbone': {'imagenet_weights': path}} (a binary's flag).
   """
   config = dict(stage.config)
-  config['cam'] = _deep_merge(config.get('cam') or {}, cam_overrides)
+  config['cam'] = presets.deep_merge(config.get('cam') or {}, cam_overrides)
   return make_cam_train_stage(config, name=stage.name)

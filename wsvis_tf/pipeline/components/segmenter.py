@@ -210,6 +210,15 @@ def _run_predict(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   metrics: Dict[str, Any] = {}
   for split in cfg['splits']:
     if split not in source.splits:
+      # A declared output: an empty prediction set, said in the log and
+      # the metrics (e.g. a video folder has no held-out split).
+      logging.warning('[%s] the dataset has no %r split (it has %s): '
+                      'writing an empty %s', ctx.stage.name, split,
+                      source.splits, PREDICTIONS.format(split=split))
+      pseudo_lib.write(ctx.path(PREDICTIONS.format(split=split)),
+                       pseudo_lib.assemble([], categories, {},
+                                           f'no {split} split'))
+      metrics[f'{split}_frames'] = 0
       continue
     # The held-out split: every frame (TC needs consecutive ones); the
     # training split: its training (annotated) frames.
