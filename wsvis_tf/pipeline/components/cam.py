@@ -136,7 +136,8 @@ def _init_from_pretrained(model: model_lib.CamNet, checkpoint: str,
   their fresh initialisation.
   """
   pretrained = model_lib.CamNet(len(source_names), model.backbone_name,
-                                model.frozen_stages, model.frozen_bn)
+                                model.frozen_stages, model.frozen_bn,
+                                model.pool_top_fraction)
   model_lib.restore_cam_model(pretrained, checkpoint)
   model.backbone.set_weights(pretrained.backbone.get_weights())
   alias = dict(a.split('=', 1) for a in aliases)
@@ -300,7 +301,8 @@ def load_cam_model(record: stage_lib.StageRecord,
   info = cam_model_info(record)
   backbone = info['config']['backbone']
   model = model_lib.CamNet(info['num_classes'], backbone['name'],
-                           backbone['frozen_stages'], backbone['frozen_bn'])
+                           backbone['frozen_stages'], backbone['frozen_bn'],
+                           info['config'].get('pool_top_fraction', 1.0))
   checkpoints = info.get('fold_checkpoints') or [info['checkpoint']]
   model_lib.restore_cam_model(model, record.path(checkpoints[fold]))
   return model
