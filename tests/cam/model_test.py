@@ -58,6 +58,31 @@ class CamNetTest(tf.test.TestCase):
     self.assertAllClose(out[model_lib.LOGITS],
                         tf.reduce_mean(raw, axis=[1, 2]), atol=1e-5)
 
+  def test_top_fraction_pool_hand_values(self):
+    # One frame, 2x2 locations, 2 classes; fraction 0.5 keeps 2 of 4.
+    maps = tf.constant([[[[4., -1.], [1., -3.]], [[-2., 0.], [3., -2.]]]])
+    self.assertAllClose(model_lib.top_fraction_pool(maps, 0.5),
+                        [[(4. + 3.) / 2, (0. + -1.) / 2]])
+    # ceil(0.3 * 4) = 2; a tiny fraction still keeps one location.
+    self.assertAllClose(model_lib.top_fraction_pool(maps, 0.3), [[3.5, -0.5]])
+    self.assertAllClose(model_lib.top_fraction_pool(maps, 0.01), [[4., 0.]])
+    self.assertAllClose(model_lib.top_fraction_pool(maps, 1.0), [[1.5, -1.5]])
+
+  def test_top_fraction_logits_are_top_means_of_raw_maps(self):
+    model = model_lib.CamNet(3, 'resnet_tiny', frozen_stages=0,
+                             pool_top_fraction=0.25)
+    out = model(_images())
+    raw = model.classifier(out[model_lib.FEATURES]).numpy()  # [2, 3, 4, 3]
+    flat = np.sort(raw.reshape(2, 12, 3), axis=1)[:, ::-1]
+    self.assertAllClose(out[model_lib.LOGITS], flat[:, :3].mean(1),
+                        atol=1e-5)
+    # The CAMs do not depend on the pooling.
+    self.assertAllClose(out[model_lib.CAMS], np.maximum(raw, 0), atol=1e-5)
+    with self.assertRaisesRegex(ValueError, 'pool_top_fraction'):
+      model_lib.CamNet(3, 'resnet_tiny', pool_top_fraction=0.0)
+    with self.assertRaisesRegex(ValueError, 'pool_top_fraction'):
+      config_lib.cam_config_from_dict({'pool_top_fraction': 1.5})
+
   def test_frozen_stages_are_not_trained(self):
     model = model_lib.CamNet(2, 'resnet_tiny', frozen_stages=3)
     names = {v.name for v in model.trainable_variables}
@@ -73,8 +98,9 @@ class CamNetTest(tf.test.TestCase):
                              frozen_bn=False)
     clone = model_lib.CamNet.from_config(model.get_config())
     self.assertEqual((clone.num_classes, clone.backbone_name,
-                      clone.frozen_stages, clone.frozen_bn),
-                     (5, 'resnet_tiny', 2, False))
+                      clone.frozen_stages, clone.frozen_bn,
+                      clone.pool_top_fraction),
+                     (5, 'resnet_tiny', 2, False, 1.0))
 
   def test_checkpoint_restores(self):
     model = model_lib.CamNet(3, 'resnet_tiny')

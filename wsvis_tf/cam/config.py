@@ -122,6 +122,15 @@ class CamConfig(base_config.Config):
       frames -- their frame labels, the only supervision a user has, and
       frames the model never trained on (wsvis_tf/cam/selection.py).
       Needs cross_fit_folds > 1.
+    pool_top_fraction: How a class map becomes the class's logit in
+      training. 1.0 is IRN's global average pooling. f < 1 averages the
+      top f of the map's locations (top-k pooling): not in IRN or the
+      paper. Under average pooling a bias-free linear classifier can give
+      a frame without the class a low score while the class map is high
+      over its background, as long as negative responses elsewhere cancel
+      it; the CAM, the map's positive part, then covers the background.
+      With top-k pooling any high region of a frame without the class is
+      penalised.
   """
   backbone: BackboneConfig = dataclasses.field(default_factory=BackboneConfig)
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
@@ -130,6 +139,7 @@ class CamConfig(base_config.Config):
   pretrain: PretrainConfig = dataclasses.field(default_factory=PretrainConfig)
   cross_fit_folds: int = 1
   selection: str = 'last'
+  pool_top_fraction: float = 1.0
 
   def validate(self) -> None:
     super().validate()
@@ -155,6 +165,9 @@ class CamConfig(base_config.Config):
     if self.selection not in SELECTIONS:
       raise ValueError(f'selection must be one of {SELECTIONS}, got '
                        f'{self.selection!r}')
+    if not 0.0 < self.pool_top_fraction <= 1.0:
+      raise ValueError('pool_top_fraction must be in (0, 1], got '
+                       f'{self.pool_top_fraction}')
     if self.selection != 'last' and self.cross_fit_folds < 2:
       raise ValueError(f'selection {self.selection!r} needs held-out frames: '
                        'cross_fit_folds >= 2')

@@ -34,12 +34,27 @@ CKPT_CLASSIFIER = 'classifier'
 LAST_STAGE = keys.BACKBONE_STAGES[-1]
 
 
+def top_fraction_pool(maps: tf.Tensor, fraction: float) -> tf.Tensor:
+  """[B, h, w, C] class maps -> [B, C]: mean of each map's top locations.
+
+  The top ceil(fraction * h * w) values (at least one) of each class map.
+  """
+  shape = tf.shape(maps)
+  locations = shape[1] * shape[2]
+  flat = tf.reshape(tf.transpose(maps, [0, 3, 1, 2]),
+                    [shape[0], shape[3], locations])
+  k = tf.maximum(1, tf.cast(tf.math.ceil(
+      fraction * tf.cast(locations, tf.float32)), tf.int32))
+  return tf.reduce_mean(tf.math.top_k(flat, k=k, sorted=False).values, -1)
+
+
 @tf_keras.utils.register_keras_serializable(package='wsvis_tf')
 class CamNet(tf_keras.Model):
   """ResNet + GAP + bias-free 1x1 classifier; returns a dict of tensors."""
 
   def __init__(self, num_classes: int, backbone: str = 'resnet50',
-               frozen_stages: int = 3, frozen_bn: bool = True, **kwargs):
+               frozen_stages: int = 3, frozen_bn: bool = True,
+               pool_top_fraction: float = 1.0, **kwargs):
     """Builds the network (random weights).
 
     Args:
@@ -47,6 +62,9 @@ class CamNet(tf_keras.Model):
       backbone: A resnet.SPECS name.
       frozen_stages: Backbone stages 1..n are not trained (see config).
       frozen_bn: Batch norm in inference mode always (IRN FixedBatchNorm).
+      pool_top_fraction: 1.0 is IRN's global average pooling. f < 1: a
+        class's logit is the mean of its class map over the top f of the
+        map's locations (config.CamConfig.pool_top_fraction).
       **kwargs: tf_keras.Model arguments (name, ...).
     """
     super().__init__(**kwargs)
@@ -56,6 +74,10 @@ class CamNet(tf_keras.Model):
     self.backbone_name = backbone
     self.frozen_stages = frozen_stages
     self.frozen_bn = frozen_bn
+    if not 0.0 < pool_top_fraction <= 1.0:
+      raise ValueError('pool_top_fraction must be in (0, 1], got '
+                       f'{pool_top_fraction}')
+    self.pool_top_fraction = float(pool_top_fraction)
     self.backbone = resnet.build_resnet(backbone, frozen_bn)
     resnet.freeze_stages(self.backbone, frozen_stages)
     self.classifier = tf_keras.layers.Conv2D(
@@ -73,15 +95,19 @@ class CamNet(tf_keras.Model):
        FEATURES: [B, ceil(H/16), ceil(W/16), D]}.
     """
     features = self.backbone(images, training=training)[LAST_STAGE]
-    pooled = tf.reduce_mean(features, axis=[1, 2], keepdims=True)
-    logits = tf.squeeze(self.classifier(pooled), axis=[1, 2])
-    cams = tf.nn.relu(self.classifier(features))
+    maps = self.classifier(features)
+    if self.pool_top_fraction >= 1.0:
+      pooled = tf.reduce_mean(features, axis=[1, 2], keepdims=True)
+      logits = tf.squeeze(self.classifier(pooled), axis=[1, 2])
+    else:
+      logits = top_fraction_pool(maps, self.pool_top_fraction)
+    cams = tf.nn.relu(maps)
     return {LOGITS: logits, CAMS: cams, FEATURES: features}
 
   def get_config(self) -> Dict[str, Any]:
     return {'num_classes': self.num_classes, 'backbone': self.backbone_name,
             'frozen_stages': self.frozen_stages, 'frozen_bn': self.frozen_bn,
-            'name': self.name}
+            'pool_top_fraction': self.pool_top_fraction, 'name': self.name}
 
   @classmethod
   def from_config(cls, config: Mapping[str, Any], custom_objects=None):
@@ -101,7 +127,8 @@ def build_cam_model(cfg: config_lib.CamConfig, num_classes: int) -> CamNet:
   """The factory: config -> CamNet, with ImageNet weights if configured."""
   model = CamNet(num_classes, backbone=cfg.backbone.name,
                  frozen_stages=cfg.backbone.frozen_stages,
-                 frozen_bn=cfg.backbone.frozen_bn)
+                 frozen_bn=cfg.backbone.frozen_bn,
+                 pool_top_fraction=cfg.pool_top_fraction)
   if cfg.backbone.imagenet_weights:
     imagenet_weights.load_imagenet_weights(model.backbone,
                                            cfg.backbone.imagenet_weights)

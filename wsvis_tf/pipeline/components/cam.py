@@ -90,7 +90,8 @@ def load_cam_model(record: stage_lib.StageRecord,
   info = cam_model_info(record)
   backbone = info['config']['backbone']
   model = model_lib.CamNet(info['num_classes'], backbone['name'],
-                           backbone['frozen_stages'], backbone['frozen_bn'])
+                           backbone['frozen_stages'], backbone['frozen_bn'],
+                           info['config'].get('pool_top_fraction', 1.0))
   checkpoints = info.get('fold_checkpoints') or [info['checkpoint']]
   model_lib.restore_cam_model(model, record.path(checkpoints[fold]))
   return model
