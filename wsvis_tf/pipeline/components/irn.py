@@ -342,7 +342,8 @@ def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   params = inference.InferenceParams(
       cfg.centroid_iterations, cfg.cluster_threshold, cfg.walk_radius,
       cfg.beta, cfg.exp_times, cfg.background_threshold,
-      cfg.min_fragment_fraction)
+      cfg.min_fragment_fraction,
+      walk_normalization=cfg.walk_normalization)
   network = model_lib.EdgeDisplacement(load_irn_model(ctx.input(names['irn'])))
   partial = pseudo_lib.PartialResults(ctx.path(FRAMES_DIR))
   wanted = {(f['video_id'], f['frame_index']): f for f in index['frames']}
