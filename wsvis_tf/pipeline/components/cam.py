@@ -137,7 +137,8 @@ def _init_from_pretrained(model: model_lib.CamNet, checkpoint: str,
   """
   pretrained = model_lib.CamNet(len(source_names), model.backbone_name,
                                 model.frozen_stages, model.frozen_bn,
-                                model.pool_top_fraction)
+                                model.pool_top_fraction,
+                                model.use_class_bias)
   model_lib.restore_cam_model(pretrained, checkpoint)
   model.backbone.set_weights(pretrained.backbone.get_weights())
   alias = dict(a.split('=', 1) for a in aliases)
@@ -302,7 +303,8 @@ def load_cam_model(record: stage_lib.StageRecord,
   backbone = info['config']['backbone']
   model = model_lib.CamNet(info['num_classes'], backbone['name'],
                            backbone['frozen_stages'], backbone['frozen_bn'],
-                           info['config'].get('pool_top_fraction', 1.0))
+                           info['config'].get('pool_top_fraction', 1.0),
+                           info['config'].get('class_bias', False))
   checkpoints = info.get('fold_checkpoints') or [info['checkpoint']]
   model_lib.restore_cam_model(model, record.path(checkpoints[fold]))
   return model
