@@ -83,6 +83,20 @@ class CamNetTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'pool_top_fraction'):
       config_lib.cam_config_from_dict({'pool_top_fraction': 1.5})
 
+  def test_class_bias_moves_logits_not_cams(self):
+    model = model_lib.CamNet(3, 'resnet_tiny', frozen_stages=0,
+                             class_bias=True)
+    before = model(_images())
+    model.class_bias.assign([1.0, -2.0, 0.5])
+    after = model(_images())
+    self.assertAllClose(after[model_lib.LOGITS] - before[model_lib.LOGITS],
+                        [[1.0, -2.0, 0.5]] * 2, atol=1e-5)
+    self.assertAllClose(after[model_lib.CAMS], before[model_lib.CAMS])
+    # It trains with the classifier (IRN's 10x learning rate).
+    self.assertIn(model.class_bias.ref(),
+                  {v.ref() for v in model.classifier_variables()})
+    self.assertIsNone(model_lib.CamNet(3, 'resnet_tiny').class_bias)
+
   def test_frozen_stages_are_not_trained(self):
     model = model_lib.CamNet(2, 'resnet_tiny', frozen_stages=3)
     names = {v.name for v in model.trainable_variables}
@@ -99,8 +113,8 @@ class CamNetTest(tf.test.TestCase):
     clone = model_lib.CamNet.from_config(model.get_config())
     self.assertEqual((clone.num_classes, clone.backbone_name,
                       clone.frozen_stages, clone.frozen_bn,
-                      clone.pool_top_fraction),
-                     (5, 'resnet_tiny', 2, False, 1.0))
+                      clone.pool_top_fraction, clone.use_class_bias),
+                     (5, 'resnet_tiny', 2, False, 1.0, False))
 
   def test_checkpoint_restores(self):
     model = model_lib.CamNet(3, 'resnet_tiny')

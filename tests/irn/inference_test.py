@@ -122,6 +122,39 @@ class EndToEndTest(absltest.TestCase):
     self.assertAlmostEqual(float(det.scores.max()), 1.0, places=5)
     self.assertEqual(det.masks().shape[0], len(det))
 
+  def test_per_class_walk_normalisation_keeps_a_weak_class(self):
+    # Class 3 strong on the left square, class 1 weak (0.2, under the
+    # background threshold 0.25 once divided by the global maximum) on the
+    # right one.
+    boundary, displacement, ids = _scene()
+    cams = np.zeros((2, 24, 24), np.float32)
+    cams[0][ids == 1] = 1.0
+    cams[1][ids == 2] = 0.2
+    found = {}
+    for how in ('global', 'per_class'):
+      det = inference.instance_segmentation(
+          boundary, displacement, cams, keys=[3, 1], image_size=(96, 96),
+          params=inference.InferenceParams(walk_normalization=how))
+      kept = [n for n in range(len(det)) if det.scores[n] > 0]
+      found[how] = sorted(int(c) for c in det.classes[kept])
+    self.assertEqual(found['global'], [3])
+    self.assertEqual(found['per_class'], [1, 3])
+
+  def test_normalise_walk_hand_values(self):
+    # 2 classes x 2 instances, 1x2 maps, class-major.
+    scores = tf.constant([[[4., 2.]], [[1., 0.]], [[0.5, 0.25]], [[0., 0.]]])
+    np.testing.assert_allclose(
+        inference.normalise_walk(scores, 2, 'global'),
+        [[[1., .5]], [[.25, 0.]], [[.125, .0625]], [[0., 0.]]])
+    np.testing.assert_allclose(
+        inference.normalise_walk(scores, 2, 'per_class'),
+        [[[1., .5]], [[.25, 0.]], [[1., .5]], [[0., 0.]]])
+    zero_class = tf.concat([scores[:2], tf.zeros_like(scores[2:])], 0)
+    np.testing.assert_allclose(
+        inference.normalise_walk(zero_class, 2, 'per_class')[2:], 0.0)
+    with self.assertRaisesRegex(ValueError, 'per_class'):
+      inference.normalise_walk(scores, 2, 'mean')
+
   def test_segment_frame_at_twice_the_size(self):
     boundary, displacement, ids = _scene()  # the x2 frame's stride-4 grid
     seen = []

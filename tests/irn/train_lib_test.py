@@ -113,6 +113,9 @@ class TrainLibTest(absltest.TestCase):
       config_lib.irn_config_from_dict({'train': {'crop_size': 50}})
     with self.assertRaisesRegex(ValueError, 'imagenet_weights'):
       config_lib.irn_config_from_dict({'backbone': {'source': 'imagenet'}})
+    with self.assertRaisesRegex(ValueError, 'walk_normalization'):
+      config_lib.irn_config_from_dict(
+          {'inference': {'walk_normalization': 'max'}})
 
 
 if __name__ == '__main__':

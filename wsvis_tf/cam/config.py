@@ -131,6 +131,12 @@ class CamConfig(base_config.Config):
       it; the CAM, the map's positive part, then covers the background.
       With top-k pooling any high region of a frame without the class is
       penalised.
+    class_bias: A learned bias per class in the logits (never in the CAMs).
+      IRN's classifier has none, so a class's prior odds can only come
+      from its class map: a class present in most training frames, or the
+      only label of several videos, then gets a class map that is high
+      wherever there is background, and its CAM covers the frame. The bias
+      takes the prior instead. Not in IRN or the paper.
   """
   backbone: BackboneConfig = dataclasses.field(default_factory=BackboneConfig)
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
@@ -140,6 +146,7 @@ class CamConfig(base_config.Config):
   cross_fit_folds: int = 1
   selection: str = 'last'
   pool_top_fraction: float = 1.0
+  class_bias: bool = False
 
   def validate(self) -> None:
     super().validate()

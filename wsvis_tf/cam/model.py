@@ -54,7 +54,8 @@ class CamNet(tf_keras.Model):
 
   def __init__(self, num_classes: int, backbone: str = 'resnet50',
                frozen_stages: int = 3, frozen_bn: bool = True,
-               pool_top_fraction: float = 1.0, **kwargs):
+               pool_top_fraction: float = 1.0, class_bias: bool = False,
+               **kwargs):
     """Builds the network (random weights).
 
     Args:
@@ -65,6 +66,8 @@ class CamNet(tf_keras.Model):
       pool_top_fraction: 1.0 is IRN's global average pooling. f < 1: a
         class's logit is the mean of its class map over the top f of the
         map's locations (config.CamConfig.pool_top_fraction).
+      class_bias: A learned per-class bias added to the logits, not to the
+        class maps (config.CamConfig.class_bias); IRN has none.
       **kwargs: tf_keras.Model arguments (name, ...).
     """
     super().__init__(**kwargs)
@@ -85,6 +88,10 @@ class CamNet(tf_keras.Model):
         kernel_initializer=tf_keras.initializers.GlorotUniform())
     channels = resnet.get_spec(backbone).stage_channels()[LAST_STAGE]
     self.classifier.build([None, None, None, channels])
+    self.use_class_bias = bool(class_bias)
+    self.class_bias = (self.add_weight(
+        name='class_bias', shape=[num_classes], initializer='zeros',
+        trainable=True) if class_bias else None)
 
   def call(self, images: tf.Tensor, training: bool = False
           ) -> Dict[str, tf.Tensor]:
@@ -101,13 +108,16 @@ class CamNet(tf_keras.Model):
       logits = tf.squeeze(self.classifier(pooled), axis=[1, 2])
     else:
       logits = top_fraction_pool(maps, self.pool_top_fraction)
+    if self.class_bias is not None:
+      logits = logits + self.class_bias
     cams = tf.nn.relu(maps)
     return {LOGITS: logits, CAMS: cams, FEATURES: features}
 
   def get_config(self) -> Dict[str, Any]:
     return {'num_classes': self.num_classes, 'backbone': self.backbone_name,
             'frozen_stages': self.frozen_stages, 'frozen_bn': self.frozen_bn,
-            'pool_top_fraction': self.pool_top_fraction, 'name': self.name}
+            'pool_top_fraction': self.pool_top_fraction,
+            'class_bias': self.use_class_bias, 'name': self.name}
 
   @classmethod
   def from_config(cls, config: Mapping[str, Any], custom_objects=None):
@@ -116,7 +126,8 @@ class CamNet(tf_keras.Model):
 
   def classifier_variables(self):
     """The 'newly added' variables that train at 10x (IRN: train_cam)."""
-    return self.classifier.trainable_variables
+    extra = [self.class_bias] if self.class_bias is not None else []
+    return self.classifier.trainable_variables + extra
 
   def checkpoint_items(self) -> Dict[str, tf.Module]:
     """Named parts for partial restores by other stages."""
@@ -128,7 +139,8 @@ def build_cam_model(cfg: config_lib.CamConfig, num_classes: int) -> CamNet:
   model = CamNet(num_classes, backbone=cfg.backbone.name,
                  frozen_stages=cfg.backbone.frozen_stages,
                  frozen_bn=cfg.backbone.frozen_bn,
-                 pool_top_fraction=cfg.pool_top_fraction)
+                 pool_top_fraction=cfg.pool_top_fraction,
+                 class_bias=cfg.class_bias)
   if cfg.backbone.imagenet_weights:
     imagenet_weights.load_imagenet_weights(model.backbone,
                                            cfg.backbone.imagenet_weights)

@@ -33,6 +33,7 @@ from wsvis_tf.backbones import resnet
 BACKBONE_SOURCES = ('cam_train', 'imagenet')
 FLOW_SOURCES = ('auto', 'stage', 'ground_truth')
 MEAN_SHIFTS = ('inference_set', 'running')
+WALK_NORMALIZATIONS = ('global', 'per_class')
 
 
 @dataclasses.dataclass
@@ -158,6 +159,14 @@ class InferenceConfig(base_config.Config):
   # segmented (inference.mean_displacement); 'running' keeps the running
   # average of the augmented training crops' batch means.
   mean_shift: str = 'inference_set'
+  # After the random walk, IRN divides every class's walked maps by their
+  # one maximum ('global'). 'per_class' divides each class's maps by that
+  # class's maximum (inference.normalise_walk): the walk averages a CAM
+  # over its region, so a class whose CAM is a small part (or a static
+  # class beside f-CAM-amplified moving ones) otherwise falls under
+  # background_threshold and its instances are lost. Not in IRN or the
+  # paper.
+  walk_normalization: str = 'global'
   use_fcam: bool = False
   amplification: float = 2.0
   percentile: float = 80.0
@@ -216,6 +225,10 @@ class IrnConfig(base_config.Config):
         raise ValueError(f'flow_source must be one of {FLOW_SOURCES}, got '
                          f'{what!r}')
     i = self.inference
+    if i.walk_normalization not in WALK_NORMALIZATIONS:
+      raise ValueError('inference.walk_normalization must be one of '
+                       f'{WALK_NORMALIZATIONS}, got '
+                       f'{i.walk_normalization!r}')
     if i.mean_shift not in MEAN_SHIFTS:
       raise ValueError(f'inference.mean_shift must be one of {MEAN_SHIFTS}, '
                        f'got {i.mean_shift!r}')

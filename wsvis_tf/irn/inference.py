@@ -41,6 +41,10 @@ class InferenceParams:
   background_threshold: float = 0.25
   min_fragment_fraction: float = 0.01
   stride: int = 4
+  # 'global' (IRN): the walked maps of all classes are divided by their
+  # one maximum; 'per_class': each class's maps by that class's maximum
+  # (config.InferenceConfig.walk_normalization).
+  walk_normalization: str = 'global'
 
 
 @dataclasses.dataclass
@@ -218,6 +222,31 @@ def detect_instances(scores: tf.Tensor, labels: tf.Tensor,
                         np.int32))
 
 
+WALK_NORMALIZATIONS = ('global', 'per_class')
+
+
+def normalise_walk(scores: tf.Tensor, num_classes: int, how: str
+                  ) -> tf.Tensor:
+  """Scales walked maps [C * I, H, W] (class-major) into [0, 1].
+
+  'global' is IRN's `rw_up / max(rw_up)`. 'per_class' divides the I maps
+  of each class by their maximum, so that a class whose CAM is small (a
+  compact part, or a static object beside f-CAM-amplified moving ones) is
+  not pushed under the background threshold by another class's scale.
+  A class whose maps are all zero stays zero.
+  """
+  if how == 'global':
+    return scores / tf.reduce_max(scores)
+  if how != 'per_class':
+    raise ValueError(f'walk normalization must be one of '
+                     f'{WALK_NORMALIZATIONS}, got {how!r}')
+  shape = tf.shape(scores)
+  grouped = tf.reshape(scores, [num_classes, -1])
+  peaks = tf.reduce_max(grouped, axis=1, keepdims=True)
+  grouped = tf.math.divide_no_nan(grouped, peaks)
+  return tf.reshape(grouped, shape)
+
+
 def instance_segmentation(boundary, displacement, cams,
                           keys: Sequence[int],
                           image_size: Tuple[int, int],
@@ -260,7 +289,7 @@ def instance_segmentation(boundary, displacement, cams,
   if not peak > 0:
     return Detections(np.zeros((height, width), np.int32),
                       np.zeros([0], np.float32), np.zeros([0], np.int32))
-  scores = scores / peak
+  scores = normalise_walk(scores, len(keys), params.walk_normalization)
   with_background = tf.concat(
       [tf.fill([1, height, width], params.background_threshold), scores], 0)
   labels = tf.cast(tf.argmax(with_background, axis=0), tf.int32)

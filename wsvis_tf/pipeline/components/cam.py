@@ -91,7 +91,8 @@ def load_cam_model(record: stage_lib.StageRecord,
   backbone = info['config']['backbone']
   model = model_lib.CamNet(info['num_classes'], backbone['name'],
                            backbone['frozen_stages'], backbone['frozen_bn'],
-                           info['config'].get('pool_top_fraction', 1.0))
+                           info['config'].get('pool_top_fraction', 1.0),
+                           info['config'].get('class_bias', False))
   checkpoints = info.get('fold_checkpoints') or [info['checkpoint']]
   model_lib.restore_cam_model(model, record.path(checkpoints[fold]))
   return model

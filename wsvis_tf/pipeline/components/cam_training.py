@@ -94,7 +94,8 @@ def _init_from_pretrained(model: model_lib.CamNet, checkpoint: str,
   """
   pretrained = model_lib.CamNet(len(source_names), model.backbone_name,
                                 model.frozen_stages, model.frozen_bn,
-                                model.pool_top_fraction)
+                                model.pool_top_fraction,
+                                model.use_class_bias)
   model_lib.restore_cam_model(pretrained, checkpoint)
   model.backbone.set_weights(pretrained.backbone.get_weights())
   alias = dict(a.split('=', 1) for a in aliases)

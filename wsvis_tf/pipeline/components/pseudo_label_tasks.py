@@ -106,7 +106,8 @@ class PseudoLabelsTask(per_video.VideoTask):
     params = inference.InferenceParams(
         cfg.centroid_iterations, cfg.cluster_threshold, cfg.walk_radius,
         cfg.beta, cfg.exp_times, cfg.background_threshold,
-        cfg.min_fragment_fraction)
+        cfg.min_fragment_fraction,
+        walk_normalization=cfg.walk_normalization)
     partial = pseudo_lib.PartialResults(self.frames_dir)
     video_id = keys.as_text(video[keys.VIDEO_ID])
     frames = video[keys.FRAMES]
