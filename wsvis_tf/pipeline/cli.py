@@ -12,6 +12,7 @@ reports a bad dataset or flag the same way: one line '<program>: error:
 dataset is prepared (run_stages).
 """
 
+import json
 import os
 import sys
 from typing import (Any, Dict, List, Mapping, NoReturn, Optional, Sequence,
@@ -69,6 +70,12 @@ def define_flags() -> None:
       ' (nothing is downloaded). The paper and cityscapes presets need it, '
       'or --train_from_scratch: the CAM network starts from it and the IRN '
       'heads sit on a separate frozen copy, as in the paper and IRN.')
+  flags.DEFINE_string(
+      'preset_overrides', None, 'JSON object {stage: settings} deep-merged '
+      'into the preset, e.g. \'{"cam_train": {"cam": {"class_bias": true}}, '
+      '"pseudo_labels": {"irn": {"inference": {"walk_normalization": '
+      '"per_class"}}}}\'. Changed settings change the stages\' '
+      'fingerprints, so the stages they reach (and those after) rerun.')
   flags.DEFINE_bool(
       'train_from_scratch', False, 'paper and cityscapes presets: train '
       'ResNet-50 from random weights instead of --imagenet_weights '
@@ -116,6 +123,12 @@ def source_and_preset(program: str
     preset = presets.apply_seed(
         presets.pipeline_preset(FLAGS.preset, source.name, weights,
                                 FLAGS.train_from_scratch), FLAGS.seed)
+    if FLAGS.preset_overrides:
+      try:
+        overrides = json.loads(FLAGS.preset_overrides)
+      except json.JSONDecodeError as e:
+        raise ValueError(f'--preset_overrides is not JSON: {e}') from e
+      preset = presets.apply_overrides(preset, overrides)
   except presets.MissingWeightsError as e:
     usage_error(program, _missing_weights_message(e.preset))
   except ValueError as e:
@@ -134,7 +147,9 @@ def source_and_stages(program: str
   source, preset = source_and_preset(program)
   try:
     stages = graph.preset_stages(preset, source)
-  except ValueError as e:
+  except (ValueError, KeyError) as e:
+    # KeyError: a setting the stage's config does not know (a typo in
+    # --preset_overrides).
     usage_error(program, e)
   return source, stages
 
