@@ -88,5 +88,47 @@ class ExecutionFlagsTest(absltest.TestCase):
     self.assertIn('need a Beam runner', stderr.getvalue())
 
 
+class PresetOverridesTest(absltest.TestCase):
+
+  def stages(self, overrides):
+    with flagsaver.flagsaver(work_dir=self.create_tempdir().full_path,
+                             dataset='synthetic', preset='smoke',
+                             preset_overrides=overrides):
+      _, stages = cli.source_and_stages('prog')
+    return {s.name: s for s in stages}
+
+  def usage_error(self, overrides):
+    stderr = io.StringIO()
+    with self.assertRaises(SystemExit) as raised, \
+        contextlib.redirect_stderr(stderr):
+      self.stages(overrides)
+    self.assertEqual(raised.exception.code, cli.EXIT_USAGE)
+    return [l for l in stderr.getvalue().splitlines()
+            if l.startswith('prog: error:')]
+
+  def test_overrides_reach_the_stage_configs(self):
+    plain = self.stages(None)
+    stages = self.stages(
+        '{"cam_train": {"cam": {"class_bias": true}}, "pseudo_labels": '
+        '{"irn": {"inference": {"walk_normalization": "per_class"}}}}')
+    self.assertTrue(stages['cam_train'].config['cam']['class_bias'])
+    self.assertNotIn('class_bias', plain['cam_train'].config['cam'])
+    # The rest of the preset's settings stay (deep merge).
+    self.assertEqual(stages['cam_train'].config['cam']['backbone'],
+                     plain['cam_train'].config['cam']['backbone'])
+    self.assertEqual(stages['pseudo_labels'].config['irn']['inference'][
+        'walk_normalization'], 'per_class')
+
+  def test_bad_overrides_are_usage_errors(self):
+    self.assertIn('--preset_overrides is not JSON',
+                  self.usage_error('{"cam_train": ')[0])
+    self.assertIn("no stage 'cam_trian'",
+                  self.usage_error('{"cam_trian": {}}')[0])
+    self.assertIn('must be a JSON object', self.usage_error('[1]')[0])
+    # A setting the stage's config does not know.
+    self.assertIn('clas_bias', self.usage_error(
+        '{"cam_train": {"cam": {"clas_bias": true}}}')[0])
+
+
 if __name__ == '__main__':
   absltest.main()

@@ -14,6 +14,7 @@ per-video stages run (in this process, or on an Apache Beam runner:
 wsvis_tf/pipeline/per_video.py); run_stages hands that to every stage.
 """
 
+import json
 import os
 import sys
 from typing import (Any, Dict, List, Mapping, NoReturn, Optional, Sequence,
@@ -82,6 +83,12 @@ def define_flags() -> None:
       'beam_options', [], 'Beam pipeline options for --runner, key=value, '
       'e.g. direct_num_workers=2,direct_running_mode=multi_processing, or '
       'project=P,region=R,temp_location=gs://B/tmp for Dataflow.')
+  flags.DEFINE_string(
+      'preset_overrides', None, 'JSON object {stage: settings} deep-merged '
+      'into the preset, e.g. \'{"cam_train": {"cam": {"class_bias": true}}, '
+      '"pseudo_labels": {"irn": {"inference": {"walk_normalization": '
+      '"per_class"}}}}\'. Changed settings change the stages\' '
+      'fingerprints, so the stages they reach (and those after) rerun.')
   flags.DEFINE_bool(
       'train_from_scratch', False, 'paper and cityscapes presets: train '
       'ResNet-50 from random weights instead of --imagenet_weights '
@@ -137,6 +144,12 @@ def source_and_preset(program: str
     preset = presets.apply_seed(
         presets.pipeline_preset(FLAGS.preset, source.name, weights,
                                 FLAGS.train_from_scratch), FLAGS.seed)
+    if FLAGS.preset_overrides:
+      try:
+        overrides = json.loads(FLAGS.preset_overrides)
+      except json.JSONDecodeError as e:
+        raise ValueError(f'--preset_overrides is not JSON: {e}') from e
+      preset = presets.apply_overrides(preset, overrides)
   except presets.MissingWeightsError as e:
     usage_error(program, _missing_weights_message(e.preset))
   except ValueError as e:
@@ -155,7 +168,9 @@ def source_and_stages(program: str
   source, preset = source_and_preset(program)
   try:
     stages = graph.preset_stages(preset, source)
-  except ValueError as e:
+  except (ValueError, KeyError) as e:
+    # KeyError: a setting the stage's config does not know (a typo in
+    # --preset_overrides).
     usage_error(program, e)
   return source, stages
 

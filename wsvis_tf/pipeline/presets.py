@@ -171,6 +171,33 @@ _EXPERIMENT_DATA = {'synthetic': 'ytvis', 'ytvis': 'ytvis',
 
 
 
+def apply_overrides(preset: Mapping[str, Mapping[str, Any]],
+                    overrides: Mapping[str, Any]
+                   ) -> Dict[str, Dict[str, Any]]:
+  """The preset with {stage: settings} deep-merged into its stages.
+
+  E.g. {'cam_train': {'cam': {'class_bias': True}}}. The stages check their
+  settings when they are built (a misspelt key is an error there).
+
+  Raises:
+    ValueError: overrides is not a mapping of the preset's stage names to
+      mappings.
+  """
+  if not isinstance(overrides, Mapping):
+    raise ValueError('preset overrides must be a JSON object {stage: '
+                     f'settings}}, got {type(overrides).__name__}')
+  out = {k: dict(v) for k, v in preset.items()}
+  for stage, settings in overrides.items():
+    if stage not in out:
+      raise ValueError(f'preset overrides: no stage {stage!r} in this '
+                       f'preset; its stages are {", ".join(sorted(out))}')
+    if not isinstance(settings, Mapping):
+      raise ValueError(f'preset overrides: the settings of {stage!r} must '
+                       f'be a JSON object, got {settings!r}')
+    out[stage] = deep_merge(out[stage], settings)
+  return out
+
+
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]
               ) -> Dict[str, Any]:
   """A copy of base deep-merged with overrides (mappings merge, other values
