@@ -50,6 +50,7 @@ import tensorflow_datasets as tfds
 
 from official.core import exp_factory
 from official.core import train_utils
+from official.modeling import hyperparams
 from wsvis_tf.core import atomic_io
 from wsvis_tf.core import entry_point
 from wsvis_tf.core import keys as core_keys
@@ -79,6 +80,10 @@ _DATA_DIR = flags.DEFINE_string(
     'data_dir', os.path.join(tempfile.gettempdir(), 'wsvis_bench_mc'),
     'Where the procedural data, labels and flows are prepared (reused).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Weights and data order.')
+_PARAMS_OVERRIDE = flags.DEFINE_string(
+    'params_override', None, 'tf-models override of the experiment, e.g. '
+    'task.model.roi_generator.test_num_proposals=300 (the detection '
+    'path\'s proposals a frame).')
 
 
 def _params():
@@ -94,6 +99,9 @@ def _params():
     params.task.model.backbone.wsvis_resnet.frozen_bn = False
     params.task.model.backbone.wsvis_resnet.frozen_stages = 0
   params.task.model.backbone.wsvis_resnet.init = config_lib.INIT_RANDOM
+  if _PARAMS_OVERRIDE.value:
+    params = hyperparams.override_params_dict(
+        params, _PARAMS_OVERRIDE.value, is_strict=True)
   data = params.task.train_data
   data.global_batch_size = _PAIRS.value
   data.source.dataset = 'synthetic'
