@@ -8,9 +8,9 @@ run_pipeline resumes from here:
   python experiments/train_cam.py --dataset=synthetic --preset=quick \
       --work_dir=work/demo --until=ir_labels
 
-On 2 CPU cores the quick preset (640 frames of 128x160) takes about 3
-minutes for cam_train (two cross-fitted resnet_small models, 400 steps of 16
-crops of 256 px in all), 2.5 for cam and 1.5 for ir_labels (with IRN's
+On 2 CPU cores the quick preset (640 frames of 128x160) takes about 6
+minutes for cam_train (four cross-fitted resnet_small models, each 10 epochs
+of its 24 videos' frames in batches of 16 crops of 256 px), 2.5 for cam and 1.5 for ir_labels (with IRN's
 dense CRF; 10 s without), measured while sharing the cores with other jobs;
 the flow stages it needs for f-CAMs are DDFlow's (see train_flow.py).
 --preset=smoke takes about 20 s in all.

@@ -78,17 +78,22 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'contact_sheet': {'split': 'train', 'num_videos': 4,
                           'frames_per_video': 5},
         # CAM on 2 CPU cores: 640 frames of 128x160, upsampled x2 (the
-        # stride-16 maps of a 128 px frame are too coarse), 400 steps of
-        # 16 at ~55 img/s: ~2.5 min; extraction ~0.17 s a frame: ~2 min.
-        # Two cross-fitted models (wsvis_tf/cam/config.py), not IRN's one:
-        # trained from scratch on 32 videos, a classifier learns each
-        # video's background, and a fifth of its class maps on its own
-        # training frames spill over the frame (CAM mIoU on the training
-        # frames 0.26-0.28 with one model, 0.31 with two, 0.45 on unseen
-        # videos). Same total steps.
+        # stride-16 maps of a 128 px frame are too coarse), 10 epochs of
+        # each model's frames in batches of 16 at ~55 img/s; extraction
+        # ~0.17 s a frame: ~2 min. Four cross-fitted models
+        # (wsvis_tf/cam/config.py), not IRN's one: trained from scratch on
+        # 32 videos, a classifier learns each video's background, and a
+        # fifth of its class maps on its own training frames spill over
+        # the frame (CAM mIoU on the training frames 0.26-0.28 with one
+        # model, 0.31 with two, 0.45 on unseen videos). Four, not two: each
+        # model sees 24 videos instead of 16, and with two folds one model
+        # collapsed a class on two seeds of two (CAM mIoU 0.30 and 0.21;
+        # four folds 0.34 and 0.35; wsvis_tf/irn/README.md, "Why the quick
+        # preset's pseudo-labels are weak"). Training costs 3 models' worth,
+        # ~6 min here instead of ~2.
         'cam_train': {'cam': {
             'backbone': {'name': 'resnet_small'},
-            'cross_fit_folds': 2,
+            'cross_fit_folds': 4,
             'train': {'crop_size': 256, 'resize_long': [256, 384],
                       'batch_size': 16, 'epochs': 10, 'cache': True,
                       'log_every': 20, 'checkpoint_every': 100},
