@@ -28,7 +28,6 @@ import os
 
 from absl import flags
 from absl import logging
-import tensorflow as tf
 
 from wsvis_tf.core import entry_point
 from wsvis_tf.pipeline import cli
@@ -41,8 +40,6 @@ _UNTIL = flags.DEFINE_enum('until', cam.CAM_TRAIN,
                            'Last stage to run.')
 _VOC_DIR = flags.DEFINE_string('voc_data_dir', None,
                                'TFDS data dir with a prepared voc/2012.')
-_STRATEGY = flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored'],
-                              'tf.distribute strategy for training.')
 
 
 def _needed(stages, last):
@@ -68,8 +65,6 @@ def main(argv):
     stages = [cam.override_cam_train(s, overrides)
               if s.name == cam.CAM_TRAIN else s for s in stages]
   resources = {'source': source}
-  if _STRATEGY.value == 'mirrored':
-    resources['strategy'] = tf.distribute.MirroredStrategy()
   records = cli.run_stages('train_cam', stages, resources,
                            force=FLAGS.force)
   for name, rec in records.items():

@@ -15,6 +15,11 @@ Rerunning the same command resumes from the latest checkpoint in
 have (a weights prefix or a directory written by this binary; nothing is
 downloaded). TensorBoard: `tensorboard --logdir <model_dir>/summaries`.
 The final weights and config are written to <model_dir>/export/.
+
+--strategy: default | mirrored (local GPUs, else logical CPUs) |
+multi_worker_mirrored (TF_CONFIG names the cluster; every worker runs this
+command with the same --model_dir on a shared file system, and only the
+chief writes into it) | one_device (README: Distributed training).
 """
 
 import json
@@ -24,6 +29,7 @@ from absl import flags
 from absl import logging
 
 from wsvis_tf.core import entry_point
+from wsvis_tf.core import training
 from wsvis_tf.data import sources
 from wsvis_tf.flow import config as config_lib
 from wsvis_tf.flow import train_data
@@ -47,6 +53,8 @@ _MODEL_DIR = flags.DEFINE_string('model_dir', None, 'Output directory.',
                                  required=True)
 _INIT = flags.DEFINE_string('init_checkpoint', None,
                             'Weights to start from (local path only).')
+_STRATEGY = flags.DEFINE_enum('strategy', 'default', training.STRATEGIES,
+                              'tf.distribute strategy.')
 _JIT = flags.DEFINE_bool('jit_compile', True, 'XLA-compile the train step.')
 
 
@@ -66,10 +74,17 @@ def main(argv):
                 if _EVAL_SPLIT.value in source.splits else [])
   logging.info('DDFlow %s: %d pairs of %dx%d frames, %d steps', _PRESET.value,
                len(data.pairs), *data.image_size, config.train.total_steps)
+  strategy = training.make_strategy(_STRATEGY.value)
   metrics, model = train_lib.train(config, data, _MODEL_DIR.value, eval_pairs,
-                                   _INIT.value, jit_compile=_JIT.value)
-  export = os.path.join(_MODEL_DIR.value, 'export')
+                                   _INIT.value, strategy=strategy,
+                                   jit_compile=_JIT.value)
+  # Every worker saves (collective); a non-chief into its scratch directory.
+  write_dir = training.worker_model_dir(_MODEL_DIR.value, strategy)
+  export = os.path.join(write_dir, 'export')
   train_lib.save_weights(model, export, config)
+  if not training.is_chief(strategy):
+    training.remove_worker_model_dir(_MODEL_DIR.value, strategy)
+    return
   print(json.dumps(metrics, indent=2, sort_keys=True))
   print(f'Weights: {export}')
 

@@ -3,25 +3,13 @@
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 
 import tensorflow as tf
 
+from tests.distributed import cluster
 from tests.experiments import binaries
 from tests.maskconsist import fixtures
-
-
-def _free_ports(n):
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(('localhost', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
 
 
 class MultiWorkerTest(tf.test.TestCase):
@@ -31,29 +19,13 @@ class MultiWorkerTest(tf.test.TestCase):
     work = fixtures.TinyWork(root)
     work.pseudo_labels('pl.json')
     repo = binaries.repo_root('train_maskconsist.py')
-    cluster = {'worker': [f'localhost:{p}' for p in _free_ports(2)]}
-    procs, outs = [], []
-    for index in range(2):
-      out = os.path.join(root, f'worker{index}.json')
-      env = dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL='2',
-                 CUDA_VISIBLE_DEVICES='-1',
-                 TF_CONFIG=json.dumps({'cluster': cluster, 'task': {
-                     'type': 'worker', 'index': index}}))
-      procs.append(subprocess.Popen(
-          [sys.executable, '-m', 'tests.maskconsist.multi_worker_main',
-           root, os.path.join(root, f'model{index}'), out],
-          env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-          text=True))
-      outs.append(out)
-    logs = []
-    for proc in procs:
-      try:
-        logs.append(proc.communicate(timeout=600)[0])
-      finally:
-        if proc.poll() is None:
-          proc.kill()
-    for proc, log in zip(procs, logs):
-      self.assertEqual(proc.returncode, 0, log[-4000:])
+    outs = [os.path.join(root, f'worker{index}.json') for index in range(2)]
+    runs = cluster.run_workers(
+        'tests.maskconsist.multi_worker_main',
+        [[root, os.path.join(root, f'model{index}'), out]
+         for index, out in enumerate(outs)], repo)
+    for status, log in runs:
+      self.assertEqual(status, 0, log[-4000:])
     results = []
     for out in outs:
       with open(out) as f:

@@ -3,8 +3,10 @@
 import contextlib
 import io
 
+from absl import flags
 from absl.testing import absltest
 from absl.testing import flagsaver
+import tensorflow as tf
 
 from datasets.real_video import frame_io
 from datasets.real_video import manual_dir
@@ -78,6 +80,16 @@ class ExecutionFlagsTest(absltest.TestCase):
                          '--direct_running_mode=multi_processing')))
     self.assertEqual(beam['source'], 's')
     self.assertEqual(beam_fp, local_fp)
+
+  def test_strategy_reaches_the_stages_not_the_fingerprint(self):
+    default, default_fp = self.run_capturing()
+    self.assertNotIn('strategy', default)
+    mirrored, mirrored_fp = self.run_capturing(strategy='mirrored')
+    self.assertIsInstance(mirrored['strategy'],
+                          tf.distribute.MirroredStrategy)
+    self.assertEqual(mirrored_fp, default_fp)
+    with self.assertRaises(flags.IllegalFlagValueError):
+      flags.FLAGS['strategy'].parse('multi_worker_mirrored')
 
   def test_beam_options_without_runner_are_a_usage_error(self):
     stderr = io.StringIO()

@@ -86,7 +86,8 @@ def train_cam(model_fn: Callable[[], model_lib.CamNet],
     {'steps', 'first_loss', 'final_loss' (mean of the last log interval;
      both None if no step was left to run), 'nonfinite_examples', 'wall_s',
      'checkpoint' (the final checkpoint's path prefix), 'checkpoints' (the
-     kept ones, oldest first)}.
+     kept ones, oldest first); None and [] on a multi-worker non-chief,
+     which writes nothing into model_dir}.
   """
   strategy = strategy or tf.distribute.get_strategy()
   global_batch = train_cfg.batch_size
@@ -102,14 +103,13 @@ def train_cam(model_fn: Callable[[], model_lib.CamNet],
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
     checkpoint = model_lib.make_checkpoint(model, optimizer=optimizer,
                                            step=step)
-  manager = tf.train.CheckpointManager(
-      checkpoint, os.path.join(model_dir, CHECKPOINT_DIR),
-      max_to_keep=max_to_keep or train_cfg.max_checkpoints)
-  if manager.latest_checkpoint:
-    status = checkpoint.restore(manager.latest_checkpoint)
-    status.assert_existing_objects_matched()
-    logging.info('Resumed CAM training from %s at step %d',
-                 manager.latest_checkpoint, int(step.numpy()))
+  ckpts = training.WorkerCheckpoints(
+      checkpoint, model_dir, CHECKPOINT_DIR,
+      max_to_keep or train_cfg.max_checkpoints, strategy)
+  latest = ckpts.restore(step)
+  if latest:
+    logging.info('Resumed CAM training from %s at step %d', latest,
+                 int(step.numpy()))
   elif init_fn is not None:
     init_fn(model)
 
@@ -152,7 +152,7 @@ def train_cam(model_fn: Callable[[], model_lib.CamNet],
   if start_step < num_steps:
     iterator = iter(strategy.experimental_distribute_dataset(dataset_fn()))
     writer = tf.summary.create_file_writer(
-        os.path.join(model_dir, TENSORBOARD_DIR))
+        os.path.join(ckpts.write_dir, TENSORBOARD_DIR))
     t0 = time.time()
     window, window_start = [], t0
     with writer.as_default():
@@ -181,16 +181,13 @@ def train_cam(model_fn: Callable[[], model_lib.CamNet],
           if progress_fn:
             progress_fn(current, num_steps)
         if current % train_cfg.checkpoint_every == 0 and current < num_steps:
-          manager.save(checkpoint_number=current)
+          ckpts.save(current)
     writer.flush()
     result['wall_s'] = time.time() - t0
     if result['nonfinite_examples']:
       logging.warning('%d training examples had non-finite logits',
                       result['nonfinite_examples'])
-  if manager.latest_checkpoint is None or int(
-      manager.latest_checkpoint.rsplit('-', 1)[-1]) != num_steps:
-    manager.save(checkpoint_number=num_steps)
-  training.canonical_checkpoint_state(manager.directory)
-  result['checkpoint'] = manager.latest_checkpoint
-  result['checkpoints'] = list(manager.checkpoints)
+  result['checkpoint'] = ckpts.finish(num_steps)
+  result['checkpoints'] = (list(ckpts.manager.checkpoints)
+                           if result['checkpoint'] else [])
   return result

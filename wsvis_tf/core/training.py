@@ -1,6 +1,8 @@
 """What the training loops (flow, cam, irn) share: strategy, seeds, progress."""
 
 import os
+import shutil
+from typing import Optional
 
 import tensorflow as tf
 import tf_keras
@@ -58,6 +60,145 @@ def default_strategy() -> tf.distribute.Strategy:
   if len(tf.config.list_logical_devices('GPU')) > 1:
     return tf.distribute.MirroredStrategy()
   return tf.distribute.get_strategy()
+
+
+STRATEGIES = ('default', 'mirrored', 'multi_worker_mirrored', 'one_device')
+
+
+def make_strategy(name: str = 'default') -> tf.distribute.Strategy:
+  """A tf.distribute strategy by name, as tf-models binaries choose one.
+
+  'default': the enclosing strategy (none: one device); 'mirrored': every
+  local GPU, else every logical CPU device; 'multi_worker_mirrored': the
+  cluster TF_CONFIG names (every worker runs the same program, and only the
+  chief writes into the model directory: worker_model_dir); 'one_device':
+  the first GPU, else the CPU.
+  """
+  if name == 'default':
+    return tf.distribute.get_strategy()
+  if name == 'mirrored':
+    gpus = tf.config.list_logical_devices('GPU')
+    devices = [d.name for d in gpus] or [
+        d.name for d in tf.config.list_logical_devices('CPU')]
+    return tf.distribute.MirroredStrategy(devices)
+  # Physical devices below: listing logical ones would start the runtime,
+  # and collective ops must be configured before it starts.
+  if name == 'multi_worker_mirrored':
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if name == 'one_device':
+    gpus = tf.config.list_physical_devices('GPU')
+    return tf.distribute.OneDeviceStrategy('/gpu:0' if gpus else '/cpu:0')
+  raise ValueError(f'unknown strategy {name!r}; expected one of {STRATEGIES}')
+
+
+def _worker(strategy: tf.distribute.Strategy):
+  """(task_type, task_id) of this process in a multi-worker cluster, or
+  (None, None) for a single-process strategy."""
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  if resolver is None or not resolver.task_type:
+    return None, None
+  return resolver.task_type, resolver.task_id
+
+
+def is_chief(strategy: Optional[tf.distribute.Strategy] = None) -> bool:
+  """Whether this process writes the outputs: always, unless it is a
+  multi-worker cluster's non-chief (the chief is task 'chief', or worker 0
+  when the cluster has no chief)."""
+  strategy = strategy or tf.distribute.get_strategy()
+  task_type, task_id = _worker(strategy)
+  if task_type is None or task_type == 'chief':
+    return True
+  if task_type != 'worker':
+    return False
+  cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+  return 'chief' not in cluster and task_id == 0
+
+
+def worker_model_dir(model_dir: str,
+                     strategy: Optional[tf.distribute.Strategy] = None) -> str:
+  """Where this process writes checkpoints and summaries.
+
+  model_dir on the chief (and without multi-worker training). Every worker
+  of a multi-worker cluster must save its checkpoints too (saving mirrored
+  variables is collective), so a non-chief writes them into a scratch
+  directory beside model_dir, .<name>.<task_type>_<task_id>, which
+  remove_worker_model_dir deletes once training ends; what it resumes from
+  is the chief's (latest_checkpoint(model_dir/...)).
+  """
+  strategy = strategy or tf.distribute.get_strategy()
+  if is_chief(strategy):
+    return model_dir
+  task_type, task_id = _worker(strategy)
+  model_dir = os.path.normpath(model_dir)
+  return os.path.join(os.path.dirname(model_dir),
+                      f'.{os.path.basename(model_dir)}.{task_type}_{task_id}')
+
+
+def remove_worker_model_dir(model_dir: str,
+                            strategy: Optional[tf.distribute.Strategy] = None
+                            ) -> None:
+  """Deletes a non-chief's scratch directory (never the chief's)."""
+  write_dir = worker_model_dir(model_dir, strategy)
+  if os.path.normpath(write_dir) != os.path.normpath(model_dir):
+    shutil.rmtree(write_dir, ignore_errors=True)
+
+
+class WorkerCheckpoints:
+  """A training loop's checkpoints under any strategy, multi-worker too.
+
+  Saves into <worker_model_dir>/<subdir> (the chief's model_dir, or a
+  non-chief's scratch directory) and resumes every worker from the chief's
+  latest checkpoint, so that all of them restart at the same step. Every
+  worker makes the same save calls (saving is collective), decided from
+  the restored step and the loop's own saves, never from what a worker
+  finds in its own directory.
+  """
+
+  def __init__(self, checkpoint: tf.train.Checkpoint, model_dir: str,
+               subdir: str, max_to_keep: Optional[int],
+               strategy: Optional[tf.distribute.Strategy] = None):
+    self._strategy = strategy or tf.distribute.get_strategy()
+    self._model_dir = model_dir
+    self._checkpoint = checkpoint
+    self.write_dir = worker_model_dir(model_dir, self._strategy)
+    self.manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(self.write_dir, subdir),
+        max_to_keep=max_to_keep)
+    self.latest = tf.train.latest_checkpoint(os.path.join(model_dir, subdir))
+    self.last_saved: Optional[int] = None
+
+  def restore(self, step: tf.Variable, partial: bool = False
+              ) -> Optional[str]:
+    """Restores the chief's latest checkpoint, if any; returns its path.
+
+    partial: tolerate objects the checkpoint has and the model lacks
+    (expect_partial); otherwise every object must be matched.
+    """
+    if not self.latest:
+      return None
+    status = self._checkpoint.restore(self.latest)
+    if partial:
+      status.expect_partial()
+    else:
+      status.assert_existing_objects_matched()
+    self.last_saved = int(step.numpy())
+    return self.latest
+
+  def save(self, number: int) -> None:
+    self.manager.save(checkpoint_number=number)
+    self.last_saved = number
+
+  def finish(self, number: int) -> Optional[str]:
+    """Saves checkpoint `number` unless it is the last one saved or
+    restored; returns its path on the chief, None on a non-chief (whose
+    scratch directory is then deleted)."""
+    if self.last_saved != number:
+      self.save(number)
+    if not is_chief(self._strategy):
+      remove_worker_model_dir(self._model_dir, self._strategy)
+      return None
+    canonical_checkpoint_state(self.manager.directory)
+    return self.manager.latest_checkpoint
 
 
 def format_seconds(seconds: float) -> str:

@@ -388,15 +388,18 @@ def train(config: config_lib.FlowConfig, data: train_data.PairData,
     optimizer.build(model.trainable_variables)
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
   ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step_var)
-  manager = tf.train.CheckpointManager(
-      ckpt, os.path.join(model_dir, CHECKPOINT_DIR), tcfg.max_checkpoints)
-  if manager.latest_checkpoint:
-    ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    logging.info('[flow_train] resumed from %s at step %d',
-                 manager.latest_checkpoint, int(step_var.numpy()))
+  # A multi-worker non-chief writes into a scratch directory (write_dir)
+  # and resumes, as the chief does, from the chief's checkpoints.
+  ckpts = training.WorkerCheckpoints(ckpt, model_dir, CHECKPOINT_DIR,
+                                     tcfg.max_checkpoints, strategy)
+  write_dir = ckpts.write_dir
+  latest = ckpts.restore(step_var)
+  if latest:
+    logging.info('[flow_train] resumed from %s at step %d', latest,
+                 int(step_var.numpy()))
   elif init_checkpoint:
     restore_weights(model, init_checkpoint)
-  writer = tf.summary.create_file_writer(os.path.join(model_dir, SUMMARY_DIR))
+  writer = tf.summary.create_file_writer(os.path.join(write_dir, SUMMARY_DIR))
   predict_fn = make_predict_fn(model, config.losses)
   total = tcfg.total_steps
   progress = _Progress(total, tcfg.log_every)
@@ -406,12 +409,12 @@ def train(config: config_lib.FlowConfig, data: train_data.PairData,
   for index, ((first, end), stage_cfg) in enumerate(
       zip(stage_boundaries(tcfg), tcfg.stages)):
     stage = stage_cfg.name
-    weights_path = stage_weights_path(model_dir, index, stage)
+    weights_path = stage_weights_path(write_dir, index, stage)
     if int(step_var.numpy()) >= end:
       continue
     teacher, patch = None, None
     if stage == config_lib.DISTILLATION:
-      teacher = _teacher(config, data, model_dir, index)
+      teacher = _teacher(config, data, model_dir, write_dir, index)
       h, w = data.image_size
       patch = (int(round(h * tcfg.patch_fraction[0])),
                int(round(w * tcfg.patch_fraction[1])))
@@ -443,13 +446,13 @@ def train(config: config_lib.FlowConfig, data: train_data.PairData,
         with writer.as_default():
           tf.summary.scalar('eval/epe', epe, step=step)
       if step % tcfg.checkpoint_every == 0 or step == end:
-        manager.save(checkpoint_number=step)
+        ckpts.save(step)
     save_weights(model, os.path.dirname(weights_path), config)
-    if teacher is not None and os.path.exists(_teacher_cache(model_dir,
+    if teacher is not None and os.path.exists(_teacher_cache(write_dir,
                                                              index)):
-      os.remove(_teacher_cache(model_dir, index))  # only needed to resume
+      os.remove(_teacher_cache(write_dir, index))  # only needed to resume
   writer.flush()
-  training.canonical_checkpoint_state(manager.directory)
+  ckpts.finish(int(step_var.numpy()))
   wall = time.time() - start_time
   steps_run = int(step_var.numpy()) - start_step
   metrics = {'steps': int(step_var.numpy()), 'wall_time_s': round(wall, 1),
@@ -466,22 +469,27 @@ def _teacher_cache(model_dir: str, index: int) -> str:
 
 
 def _teacher(config: config_lib.FlowConfig, data: train_data.PairData,
-             model_dir: str, index: int) -> Dict[str, np.ndarray]:
+             model_dir: str, write_dir: str, index: int
+            ) -> Dict[str, np.ndarray]:
   """Loads or computes the teacher predictions of distillation stage index.
 
-  The teacher is the previous stage's final weights; its predictions are
-  cached in <model_dir>/stages/<index>_distillation/teacher.npz.
+  The teacher is the previous stage's final weights (this worker's own in
+  write_dir, else the chief's in model_dir: a non-chief resuming without
+  its scratch directory); its predictions are cached in
+  <write_dir>/stages/<index>_distillation_teacher.npz.
   """
   prev = config.train.stages[index - 1].name
-  cache = _teacher_cache(model_dir, index)
+  cache = _teacher_cache(write_dir, index)
   if os.path.exists(cache):
     with np.load(cache) as z:
       return {k: z[k] for k in z.files}
   logging.info('[flow_train] computing teacher flow for %d pairs',
                len(data.pairs))
   teacher_model = model_lib.build_model(config.model, data.image_size)
-  restore_weights(teacher_model, stage_weights_path(model_dir, index - 1,
-                                                    prev))
+  weights = stage_weights_path(write_dir, index - 1, prev)
+  if not tf.io.gfile.exists(os.path.dirname(weights)):
+    weights = stage_weights_path(model_dir, index - 1, prev)
+  restore_weights(teacher_model, weights)
   arrays = train_data.compute_teacher(
       make_predict_fn(teacher_model, config.losses), data)
   atomic_io.write_npz(cache, compressed=False, **arrays)

@@ -95,7 +95,8 @@ def train_irn(model_fn: Callable[[], model_lib.IrnModel],
   Returns:
     {'steps', 'first_loss', 'final_loss' (mean over the last log interval),
      'final_terms' (each loss term's mean over it), 'skipped_steps',
-     'wall_s', 'checkpoint' (the final checkpoint's prefix)}.
+     'wall_s', 'checkpoint' (the final checkpoint's prefix; None on a
+     multi-worker non-chief, which writes nothing into model_dir)}.
   """
   strategy = strategy or training.default_strategy()
   t = cfg.train
@@ -116,13 +117,12 @@ def train_irn(model_fn: Callable[[], model_lib.IrnModel],
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
     checkpoint = model_lib.make_checkpoint(model, optimizer=optimizer,
                                            step=step)
-  manager = tf.train.CheckpointManager(
-      checkpoint, os.path.join(model_dir, CHECKPOINT_DIR),
-      max_to_keep=t.max_checkpoints)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).expect_partial()
-    logging.info('Resumed IRN training from %s at step %d',
-                 manager.latest_checkpoint, int(step.numpy()))
+  ckpts = training.WorkerCheckpoints(checkpoint, model_dir, CHECKPOINT_DIR,
+                                     t.max_checkpoints, strategy)
+  latest = ckpts.restore(step, partial=True)
+  if latest:
+    logging.info('Resumed IRN training from %s at step %d', latest,
+                 int(step.numpy()))
 
   heads = model.heads
   variables = heads.edge_variables() + heads.displacement_variables()
@@ -168,7 +168,7 @@ def train_irn(model_fn: Callable[[], model_lib.IrnModel],
   if start_step < num_steps:
     iterator = iter(strategy.experimental_distribute_dataset(dataset_fn()))
     writer = tf.summary.create_file_writer(
-        os.path.join(model_dir, TENSORBOARD_DIR))
+        os.path.join(ckpts.write_dir, TENSORBOARD_DIR))
     t0 = time.time()
     window, window_start = [], t0
     with writer.as_default():
@@ -202,15 +202,11 @@ def train_irn(model_fn: Callable[[], model_lib.IrnModel],
           if progress_fn:
             progress_fn(current, num_steps)
         if current % t.checkpoint_every == 0 and current < num_steps:
-          manager.save(checkpoint_number=current)
+          ckpts.save(current)
     writer.flush()
     result['wall_s'] = time.time() - t0
     if result['skipped_steps']:
       logging.warning('%d IRN steps had non-finite gradients and were '
                       'skipped', result['skipped_steps'])
-  if manager.latest_checkpoint is None or int(
-      manager.latest_checkpoint.rsplit('-', 1)[-1]) != num_steps:
-    manager.save(checkpoint_number=num_steps)
-  training.canonical_checkpoint_state(manager.directory)
-  result['checkpoint'] = manager.latest_checkpoint
+  result['checkpoint'] = ckpts.finish(num_steps)
   return result

@@ -10,9 +10,9 @@ TensorBoard summaries under model_dir/train, and `ProgressAction` logging
 steps/s and the ETA after every loop of trainer.steps_per_loop steps.
 
 Strategies are chosen by name as tf-models binaries do
-(official.common.distribute_utils): 'default' (no distribution), 'mirrored'
-(all local GPUs, else every logical CPU device), 'multi_worker_mirrored'
-(TF_CONFIG names the cluster), 'one_device'.
+(wsvis_tf.core.training.make_strategy): 'default' (no distribution),
+'mirrored' (all local GPUs, else every logical CPU device),
+'multi_worker_mirrored' (TF_CONFIG names the cluster), 'one_device'.
 """
 
 import os
@@ -23,7 +23,6 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from official.common import distribute_utils
 from official.core import config_definitions
 from official.core import train_lib as tfm_train_lib
 from official.core import train_utils
@@ -33,24 +32,9 @@ from wsvis_tf.maskconsist import backbone as backbone_lib
 from wsvis_tf.maskconsist import config as config_lib
 from wsvis_tf.maskconsist import task as task_lib
 
-STRATEGIES = ('default', 'mirrored', 'multi_worker_mirrored', 'one_device')
-
-
-def make_strategy(name: str = 'default') -> tf.distribute.Strategy:
-  """A tf.distribute strategy by name (module docstring)."""
-  if name == 'default':
-    return tf.distribute.get_strategy()
-  if name == 'mirrored':
-    gpus = tf.config.list_logical_devices('GPU')
-    devices = [d.name for d in gpus] or [
-        d.name for d in tf.config.list_logical_devices('CPU')]
-    return tf.distribute.MirroredStrategy(devices)
-  if name in ('multi_worker_mirrored', 'one_device'):
-    # Physical devices: listing logical ones would start the runtime, and
-    # collective ops must be configured before it starts.
-    return distribute_utils.get_distribution_strategy(
-        name, num_gpus=len(tf.config.list_physical_devices('GPU')))
-  raise ValueError(f'unknown strategy {name!r}; expected one of {STRATEGIES}')
+# By name, as tf-models binaries choose them (module docstring).
+STRATEGIES = training.STRATEGIES
+make_strategy = training.make_strategy
 
 
 class ProgressAction:

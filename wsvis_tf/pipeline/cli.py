@@ -24,6 +24,7 @@ from absl import flags
 
 from datasets.real_video import builder_config
 from datasets.real_video import manual_dir
+from wsvis_tf.core import training
 from wsvis_tf.data import sources
 from wsvis_tf.pipeline import graph
 from wsvis_tf.pipeline import per_video
@@ -73,6 +74,15 @@ def define_flags() -> None:
       ' (nothing is downloaded). The paper and cityscapes presets need it, '
       'or --train_from_scratch: the CAM network starts from it and the IRN '
       'heads sit on a separate frozen copy, as in the paper and IRN.')
+  flags.DEFINE_enum(
+      'strategy', 'default', [n for n in training.STRATEGIES
+                              if n != 'multi_worker_mirrored'],
+      'tf.distribute strategy of the training stages (DDFlow, CAM, IRN, '
+      'Mask R-CNN/MaskConsist): default (one device), mirrored (every local '
+      'GPU, else every logical CPU) or one_device. An execution option: it '
+      'does not change fingerprints. Multi-worker training (TF_CONFIG) runs '
+      'through the training libraries and train_maskconsist.py '
+      '(README: Distributed training).')
   flags.DEFINE_string(
       'runner', per_video.IN_PROCESS, 'How the per-video stages (flow, cam, '
       'ir_labels, pseudo_labels) run: in_process (a loop in this process), '
@@ -190,11 +200,14 @@ def run_stages(program: str, stages: Sequence[stage_lib.Stage],
   failure of the run and keeps its traceback.
 
   The per-video stages run as --runner and --beam_options say (the
-  per_video.EXECUTION resource, unless resources has one).
+  per_video.EXECUTION resource, unless resources has one); the training
+  stages under --strategy (the 'strategy' resource, unless given).
   """
   resources = dict(resources)
   if per_video.EXECUTION not in resources:
     resources[per_video.EXECUTION] = execution(program)
+  if 'strategy' not in resources and FLAGS.strategy != 'default':
+    resources['strategy'] = training.make_strategy(FLAGS.strategy)
   try:
     return runner.run_stages(stages, work_dir(), resources=resources,
                              force=force, until=until)

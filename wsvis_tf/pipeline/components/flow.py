@@ -59,6 +59,7 @@ def _run_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
                len(data.pairs), *data.image_size, config.train.total_steps)
   metrics, model = train_lib.train(config, data, ctx.path(MODEL_DIR),
                                    eval_pairs,
+                                   strategy=ctx.resources.get('strategy'),
                                    jit_compile=ctx.config.get('jit_compile',
                                                               True))
   train_lib.save_weights(model, ctx.path(EXPORT_DIR), config)

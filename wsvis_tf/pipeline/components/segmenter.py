@@ -120,9 +120,9 @@ def _run_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
     backbone.cam_checkpoint = cam_component.cam_checkpoint_path(
         ctx.input(cam_component.CAM_TRAIN))
   model_dir = ctx.path(MODEL_DIR)
-  metrics = train_lib.train(params, model_dir, cfg.get('strategy',
-                                                         'default'),
-                            source=source)
+  # --strategy (the 'strategy' resource) over the stage config's name.
+  strategy = ctx.resources.get('strategy') or cfg.get('strategy', 'default')
+  metrics = train_lib.train(params, model_dir, strategy, source=source)
   training.canonical_checkpoint_state(model_dir)
   checkpoint = tf.train.latest_checkpoint(model_dir)
   atomic_io.write_json(ctx.path(MODEL_JSON), {
