@@ -1,5 +1,8 @@
 """Tests for wsvis_tf.core.training."""
 
+import os
+import types
+
 import tensorflow as tf
 
 from wsvis_tf.core import training
@@ -52,6 +55,37 @@ class TrainingTest(tf.test.TestCase):
     training.seed_everything(3)
     b = tf.random.uniform([4]).numpy()
     self.assertAllEqual(a, b)
+
+  def test_chief_and_worker_model_dirs(self):
+    def worker(task_type, task_id, with_chief=False):
+      jobs = {'worker': ['h0:1', 'h1:1']}
+      if with_chief:
+        jobs['chief'] = ['c:1']
+      resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+          tf.train.ClusterSpec(jobs), task_type=task_type, task_id=task_id)
+      return types.SimpleNamespace(cluster_resolver=resolver)
+
+    root = self.create_tempdir().full_path
+    model_dir = os.path.join(root, 'model')
+    single = tf.distribute.get_strategy()
+    self.assertTrue(training.is_chief(single))
+    self.assertEqual(training.worker_model_dir(model_dir, single), model_dir)
+    # Without a 'chief' task, worker 0 is the chief.
+    self.assertTrue(training.is_chief(worker('worker', 0)))
+    self.assertFalse(training.is_chief(worker('worker', 1)))
+    self.assertTrue(training.is_chief(worker('chief', 0, with_chief=True)))
+    self.assertFalse(training.is_chief(worker('worker', 0, with_chief=True)))
+    self.assertEqual(training.worker_model_dir(model_dir + '/',
+                                               worker('worker', 1)),
+                     os.path.join(root, '.model.worker_1'))
+    # Removing a worker's scratch directory never touches the chief's.
+    os.makedirs(model_dir)
+    os.makedirs(os.path.join(root, '.model.worker_1'))
+    training.remove_worker_model_dir(model_dir, worker('worker', 0))
+    training.remove_worker_model_dir(model_dir, worker('worker', 1))
+    self.assertEqual(os.listdir(root), ['model'])
+    with self.assertRaisesRegex(ValueError, 'unknown strategy'):
+      training.make_strategy('mirror')
 
 
 if __name__ == '__main__':
