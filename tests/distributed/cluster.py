@@ -58,3 +58,30 @@ def run_workers(module: str, args_of_worker: Sequence[Sequence[str]],
       log = proc.communicate()[0] + f'\n[killed after {timeout} s]'
     results.append((proc.returncode, log))
   return results
+
+
+def run_reporting_workers(module: str, args_of_worker: Sequence[Sequence[str]],
+                          reports: Sequence[str], repo: str,
+                          timeout: float = 600.0) -> List[dict]:
+  """run_workers, for workers that each write a JSON report.
+
+  Args:
+    module, args_of_worker, repo, timeout: As run_workers.
+    reports: The JSON file each worker writes, in worker order.
+
+  Returns:
+    The reports, parsed.
+
+  Raises:
+    AssertionError: A worker exited with a non-zero status (its log's tail
+      is the message).
+  """
+  for status, log in run_workers(module, args_of_worker, repo, timeout):
+    if status != 0:
+      raise AssertionError(f'a worker of {module} exited with status '
+                           f'{status}:\n{log[-4000:]}')
+  parsed = []
+  for path in reports:
+    with open(path) as f:
+      parsed.append(json.load(f))
+  return parsed
