@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from datasets.synthetic import render
 from tests.cam import toy_data as cam_toy_data
+from tests.flow import toy_data as flow_toy_data
 from tests.irn import toy_data as irn_toy_data
 from wsvis_tf.backbones import resnet
 from wsvis_tf.cam import config as cam_config
@@ -24,7 +24,6 @@ from wsvis_tf.cam import train_lib as cam_train_lib
 from wsvis_tf.core import keys
 from wsvis_tf.core import training
 from wsvis_tf.flow import config as flow_config
-from wsvis_tf.flow import train_data as flow_data
 from wsvis_tf.flow import train_lib as flow_train_lib
 from wsvis_tf.irn import input_pipeline as ip
 from wsvis_tf.irn import model as irn_model
@@ -36,11 +35,7 @@ def _checksum(weights) -> float:
 
 
 def _flow(steps, model_dir, strategy):
-  cfg = render.RenderConfig(height=32, width=48, num_frames=3,
-                            min_visible_pixels=4, seed=7)
-  video = render.render_video(cfg, render.video_rng(7, 'train', 0))
-  video[keys.VIDEO_ID] = 'v'
-  data = flow_data.collect_pairs([video], (1,))
+  data = flow_toy_data.tiny_pairs()
   config = flow_config.get_config('smoke', {'train': {
       'stages': [{'name': 'photometric', 'steps': steps}],
       'batch_size': 2, 'checkpoint_every': 1}})

@@ -3,10 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from datasets.synthetic import render
-from wsvis_tf.core import keys
+from tests.flow import toy_data
 from wsvis_tf.flow import config as config_lib
-from wsvis_tf.flow import train_data
 from wsvis_tf.flow import train_lib
 
 
@@ -15,11 +13,7 @@ class MirroredTest(tf.test.TestCase):
   def test_two_replicas_train_and_checkpoint(self):
     strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
     self.assertEqual(strategy.num_replicas_in_sync, 2)
-    cfg = render.RenderConfig(height=32, width=48, num_frames=3,
-                              min_visible_pixels=4, seed=7)
-    video = render.render_video(cfg, render.video_rng(7, 'train', 0))
-    video[keys.VIDEO_ID] = 'v'
-    data = train_data.collect_pairs([video], (1,))
+    data = toy_data.tiny_pairs()
     config = config_lib.get_config('smoke', {'train': {
         'stages': [{'name': 'photometric', 'steps': 2}],
         'batch_size': 2, 'checkpoint_every': 2}})
