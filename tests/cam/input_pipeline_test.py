@@ -63,5 +63,64 @@ class AugmentTest(tf.test.TestCase):
     self.assertFalse(all(np.array_equal(a, b) for a, b in zip(first, other)))
 
 
+def _solid_frames(n=4, shapes=((30, 40), (36, 30), (30, 40), (40, 44))):
+  """Frame i: one solid colour, one-hot label i; sizes differ."""
+  colours = np.array([[250, 10, 10], [10, 250, 10], [10, 10, 250],
+                      [250, 250, 10]], np.uint8)
+  def gen():
+    for i in range(n):
+      h, w = shapes[i]
+      yield {keys.IMAGE: np.broadcast_to(colours[i], (h, w, 3)).copy(),
+             keys.LABELS: np.eye(n, dtype=np.float32)[i]}
+  spec = {keys.IMAGE: tf.TensorSpec([None, None, 3], tf.uint8),
+          keys.LABELS: tf.TensorSpec([n], tf.float32)}
+  return tf.data.Dataset.from_generator(gen, output_signature=spec), colours
+
+
+class MosaicTest(tf.test.TestCase):
+
+  def test_quadrants_hold_the_four_frames_and_labels_are_their_union(self):
+    # shuffle_buffer 1 keeps the order, so each group is frames 0..3 (of
+    # three sizes). Resized to a long side of 32-40 every frame covers its
+    # 16 px quadrant, so each quadrant is its frame's solid colour.
+    frames, colours = _solid_frames()
+    batch = next(iter(ip.training_dataset(
+        frames, 32, (64, 80), batch_size=3, shuffle_buffer=1, seed=0,
+        mosaic=1.0)))
+    self.assertEqual(batch[keys.IMAGE].shape, (3, 32, 32, 3))
+    np.testing.assert_array_equal(batch[keys.LABELS], np.ones((3, 4)))
+    for image in batch[keys.IMAGE].numpy():
+      for i, (y, x) in enumerate([(0, 0), (0, 16), (16, 0), (16, 16)]):
+        np.testing.assert_allclose(image[y:y + 16, x:x + 16],
+                                   np.broadcast_to(colours[i], (16, 16, 3)),
+                                   atol=0.5)
+
+  def test_probability_mixes_mosaics_and_single_frames(self):
+    frames, colours = _solid_frames()
+    batch = next(iter(ip.training_dataset(
+        frames, 32, (64, 80), batch_size=80, shuffle_buffer=1, seed=1,
+        mosaic=0.5)))
+    mosaics = 0
+    for image, labels in zip(batch[keys.IMAGE].numpy(),
+                             batch[keys.LABELS].numpy()):
+      if labels.sum() == 4:
+        mosaics += 1
+        np.testing.assert_allclose(image[16:, 16:], np.broadcast_to(
+            colours[3], (16, 16, 3)), atol=0.5)
+      else:
+        # Not a mosaic: the group's first frame at full scale, its label.
+        np.testing.assert_array_equal(labels, [1, 0, 0, 0])
+        np.testing.assert_allclose(image, np.broadcast_to(
+            colours[0], (32, 32, 3)), atol=0.5)
+    self.assertBetween(mosaics, 25, 55)
+
+  def test_bad_settings(self):
+    frames, _ = _solid_frames()
+    with self.assertRaisesRegex(ValueError, 'mosaic must be a probability'):
+      ip.training_dataset(frames, 32, (64, 80), 2, mosaic=1.5)
+    with self.assertRaisesRegex(ValueError, 'even crop_size'):
+      ip.training_dataset(frames, 33, (64, 80), 2, mosaic=0.5)
+
+
 if __name__ == '__main__':
   tf.test.main()

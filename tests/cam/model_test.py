@@ -26,6 +26,7 @@ class CamConfigTest(tf.test.TestCase):
     self.assertEqual(cfg.train.weight_decay, 1e-4)
     self.assertEqual(cfg.train.classifier_lr_mult, 10)
     self.assertEqual(tuple(cfg.extraction.scales), (1.0, 0.5, 1.5, 2.0))
+    self.assertEqual(cfg.train.mosaic, 0.0)  # IRN has no mosaics.
     # No ImageNet weights: nothing frozen, batch statistics.
     self.assertEqual(cfg.backbone.frozen_stages, 0)
     self.assertFalse(cfg.backbone.frozen_bn)
@@ -41,6 +42,11 @@ class CamConfigTest(tf.test.TestCase):
       config_lib.cam_config_from_dict({'backbone': {'name': 'vgg'}})
     with self.assertRaises(ValueError):
       config_lib.cam_config_from_dict({'train': {'resize_long': [9, 3]}})
+    with self.assertRaisesRegex(ValueError, 'train.mosaic must be in'):
+      config_lib.cam_config_from_dict({'train': {'mosaic': -0.1}})
+    with self.assertRaisesRegex(ValueError, 'even train.crop_size'):
+      config_lib.cam_config_from_dict({'train': {'mosaic': 0.5,
+                                                 'crop_size': 255}})
 
 
 class CamNetTest(tf.test.TestCase):

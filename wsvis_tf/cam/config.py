@@ -54,6 +54,10 @@ class TrainConfig(base_config.Config):
   # Photometric jitter strength (brightness, contrast, saturation; not
   # hue), 0 = none as IRN (input_pipeline.photometric_jitter).
   color_jitter: float = 0.0
+  # Probability that a training example is a 2x2 mosaic of four frames at
+  # half scale with the union of their labels (input_pipeline.
+  # mosaic_or_single); 0 = none, as IRN.
+  mosaic: float = 0.0
   learning_rate: float = 0.1
   # IRN PolyOptimizer: lr * (1 - step / max_step) ** 0.9.
   poly_power: float = 0.9
@@ -167,6 +171,11 @@ class CamConfig(base_config.Config):
     if self.cross_fit_folds < 1:
       raise ValueError(f'cross_fit_folds must be >= 1, got '
                        f'{self.cross_fit_folds}')
+    if not 0.0 <= t.mosaic <= 1.0:
+      raise ValueError(f'train.mosaic must be in [0, 1], got {t.mosaic}')
+    if t.mosaic > 0 and t.crop_size % 2:
+      raise ValueError(f'train.mosaic needs an even train.crop_size, got '
+                       f'{t.crop_size}')
     if t.steps is not None and t.steps < 1:
       raise ValueError(f'train.steps must be >= 1 or null, got {t.steps}')
     if self.selection not in SELECTIONS:

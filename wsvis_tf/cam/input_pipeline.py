@@ -107,6 +107,59 @@ def train_augment(example: Example, crop_size: int,
           keys.LABELS: tf.cast(example[keys.LABELS], tf.float32)}
 
 
+TILE = 'tile'
+
+
+def single_and_tile(example: Example, crop_size: int,
+                    resize_long: Tuple[int, int], seed: tf.Tensor,
+                    color_jitter: float = 0.0) -> Example:
+  """A frame augmented twice: IMAGE as train_augment, TILE at half scale.
+
+  TILE is train_augment with the long side in resize_long / 2 and crop
+  crop_size / 2, a mosaic quadrant (mosaic_or_single). Both have fixed
+  sizes, so frames of any sizes group into mosaics. seed: [2] int.
+  """
+  seeds = tf.random.experimental.stateless_split(seed, 2)
+  out = train_augment(example, crop_size, resize_long, seeds[0],
+                      color_jitter)
+  half_long = (max(1, resize_long[0] // 2), max(1, resize_long[1] // 2))
+  out[TILE] = train_augment(example, crop_size // 2, half_long, seeds[1],
+                            color_jitter)[keys.IMAGE]
+  return out
+
+
+def mosaic_or_single(group: Example, probability: float,
+                     seed: tf.Tensor) -> Example:
+  """One training example from four augmented frames: a mosaic or not.
+
+  Not in IRN or the paper. With the given probability the example is a
+  2 x 2 mosaic of the four frames' TILEs (half scale), labelled with the
+  union of their labels; otherwise it is the first frame's IMAGE and
+  labels, as without mosaics. In a mosaic a class's evidence fills a
+  quarter of the crop beside three other frames (most from other videos),
+  so a cue spanning a whole frame, such as a video's background colour,
+  answers for a class only in its quadrant; the class map has to be high
+  where the class is, which is what a CAM should show.
+
+  Args:
+    group: single_and_tile outputs batched by 4: IMAGE [4, S, S, 3],
+      TILE [4, S/2, S/2, 3], LABELS [4, C].
+    probability: Of a mosaic, in [0, 1].
+    seed: [2] int, the group's stateless seed.
+
+  Returns:
+    IMAGE [S, S, 3] float32, LABELS [C] float32.
+  """
+  tiles = group[TILE]
+  labels = tf.cast(group[keys.LABELS], tf.float32)
+  is_mosaic = tf.random.stateless_uniform([], seed) < probability
+  mosaic = tf.concat([tf.concat([tiles[0], tiles[1]], axis=1),
+                      tf.concat([tiles[2], tiles[3]], axis=1)], axis=0)
+  return {keys.IMAGE: tf.where(is_mosaic, mosaic, group[keys.IMAGE][0]),
+          keys.LABELS: tf.where(is_mosaic, tf.reduce_max(labels, axis=0),
+                                labels[0])}
+
+
 def example_seeds(seed: int) -> tf.data.Dataset:
   """An endless dataset of [2] int64 stateless seeds, fixed by seed."""
   return tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
@@ -122,7 +175,8 @@ def training_dataset(frames: tf.data.Dataset, crop_size: int,
                      resize_long: Tuple[int, int], batch_size: int,
                      shuffle_buffer: int = 1024, cache: bool = False,
                      seed: int = 0,
-                     color_jitter: float = 0.0) -> tf.data.Dataset:
+                     color_jitter: float = 0.0,
+                     mosaic: float = 0.0) -> tf.data.Dataset:
   """Endless shuffled, augmented batches {IMAGE [B, S, S, 3], LABELS [B, C]}.
 
   Args:
@@ -134,15 +188,32 @@ def training_dataset(frames: tf.data.Dataset, crop_size: int,
     cache: Keep the decoded frames in memory (small datasets).
     seed: Seed of the shuffle and of every example's augmentation.
     color_jitter: See train_augment.
+    mosaic: Probability of a 2 x 2 mosaic example (mosaic_or_single); 0 is
+      IRN. With mosaics each example takes four consecutive shuffled
+      frames (of any sizes).
   """
+  if not 0.0 <= mosaic <= 1.0:
+    raise ValueError(f'mosaic must be a probability in [0, 1], got {mosaic}')
+  if mosaic > 0 and crop_size % 2:
+    raise ValueError(f'mosaics need an even crop_size, got {crop_size}')
   ds = frames.map(lambda e: {keys.IMAGE: e[keys.IMAGE],
                              keys.LABELS: e[keys.LABELS]})
   if cache:
     ds = ds.cache()
   ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
   ds = ds.repeat()
-  ds = tf.data.Dataset.zip((ds, example_seeds(seed)))
-  ds = ds.map(lambda e, s: train_augment(e, crop_size, resize_long, s,
-                                         color_jitter),
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  if mosaic > 0:
+    ds = tf.data.Dataset.zip((ds, example_seeds(seed)))
+    ds = ds.map(lambda e, s: single_and_tile(e, crop_size, resize_long, s,
+                                             color_jitter),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = tf.data.Dataset.zip((ds.batch(4, drop_remainder=True),
+                              example_seeds(seed + 1)))
+    ds = ds.map(lambda g, s: mosaic_or_single(g, mosaic, s),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  else:
+    ds = tf.data.Dataset.zip((ds, example_seeds(seed)))
+    ds = ds.map(lambda e, s: train_augment(e, crop_size, resize_long, s,
+                                           color_jitter),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.batch(batch_size, drop_remainder=True).prefetch(2)

@@ -177,7 +177,7 @@ def _run_cam_train(ctx: stage_lib.StageContext) -> Dict[str, Any]:
             input_pipeline.video_frames(videos_fn(), t.annotated_only),
             t.crop_size, t.resize_long, t.batch_size, t.shuffle_buffer,
             cache=t.cache, seed=t.seed + fold,
-            color_jitter=t.color_jitter),
+            color_jitter=t.color_jitter, mosaic=t.mosaic),
         t, fold_steps,
         ctx.directory if fold == 0 else ctx.path(_fold_dir(fold)),
         strategy=strategy, init_fn=init_fn,
