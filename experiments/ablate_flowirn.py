@@ -11,7 +11,9 @@ other than the preset's; plus the IR labels without f-CAMs, ir_labels_cam),
 all with the preset's settings, data and budget. The table gives each
 variant's pseudo-label AP50 / AP on the training frames against the ground
 truth (no second-step training, as Table 4): the mean over the seeds, their
-standard deviation and each seed's AP50. The last line is
+standard deviation and each seed's AP50, the pseudo-labels (dets) and the
+training frames left without any instance (empty), both means over the
+seeds. The last line is
   RESULT irn=... irn_fbound=... irn_fcam=... flowirn=... seeds=N
 (mean AP50 in %). On 2 CPU cores the quick preset takes ~1.5 h from scratch
 with one seed (DDFlow ~25 min, CAM ~5, then ~10 per variant and seed: 320
@@ -141,17 +143,18 @@ def main(argv):
         + ('unclipped' if fb.max_difference is None else
            f'clipped at {fb.max_difference}'))
   print(f'{"variant":12s} {"f-CAMs":>6s} {"f-Bound":>7s} {"AP50 %":>7s} '
-        f'{"+-":>5s} {"AP %":>6s} {"dets":>6s} {"train s":>8s} '
+        f'{"+-":>5s} {"AP %":>6s} {"dets":>6s} {"empty":>6s} {"train s":>8s} '
         f'{"infer s":>8s}  AP50 % per seed')
   means = {}
   for v in _VARIANTS.value:
-    ap50, ap, dets, train_s, infer_s = [], [], [], 0.0, 0.0
+    ap50, ap, dets, empty, train_s, infer_s = [], [], [], [], 0.0, 0.0
     for seed in seeds:
       train_name, labels_name = names[(v, seed)]
       m = records[labels_name].metrics
       ap50.append(100 * m.get('AP50', float('nan')))
       ap.append(100 * m.get('AP', float('nan')))
       dets.append(m['annotations'])
+      empty.append(m['frames_without_instances'])
       train_s += records[train_name].wall_time_s
       infer_s += records[labels_name].wall_time_s
     means[v], std = _mean_std(ap50)
@@ -159,7 +162,7 @@ def main(argv):
     print(f'{v:12s} {"yes" if fcam_on else "no":>6s} '
           f'{"yes" if fbound_on else "no":>7s} {means[v]:7.2f} {std:5.2f} '
           f'{statistics.fmean(ap):6.2f} {statistics.fmean(dets):6.0f} '
-          f'{train_s:8.1f} {infer_s:8.1f}  '
+          f'{statistics.fmean(empty):6.1f} {train_s:8.1f} {infer_s:8.1f}  '
           + ' '.join(f'{x:.2f}' for x in ap50))
   print(f'wall time {time.time() - start:.0f} s (this run; stages already '
         'done were skipped); stages: ' + json.dumps(

@@ -38,6 +38,11 @@ class AblateFlowIrnTest(absltest.TestCase):
                              statistics.fmean(per_seed), delta=0.006)
       row = next(l for l in lines if l.startswith(variant + ' '))
       self.assertIn(' '.join(f'{x:.2f}' for x in per_seed), row)
+      # The empty column: frames without any instance, mean over seeds.
+      empty = statistics.fmean(
+          _metrics(work, f'pseudo_labels_{variant}{tag}')[
+              'frames_without_instances'] for tag in ('', '_seed3'))
+      self.assertEqual(float(row.split()[7]), round(empty, 1))
       with open(os.path.join(work, f'irn_train_{variant}_seed3',
                              'model.json')) as f:
         self.assertEqual(json.load(f)['seed'], 3)
