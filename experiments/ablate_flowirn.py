@@ -141,7 +141,8 @@ def main(argv):
            f'flow gradient (at {fb.gradient_resolution} resolution)')
         + f' at the pair\'s {fb.pair_difference}, '
         + ('unclipped' if fb.max_difference is None else
-           f'clipped at {fb.max_difference}'))
+           f'clipped at {fb.max_difference}')
+        + ('' if fb.pull else ', push only (no pull)'))
   print(f'{"variant":12s} {"f-CAMs":>6s} {"f-Bound":>7s} {"AP50 %":>7s} '
         f'{"+-":>5s} {"AP %":>6s} {"dets":>6s} {"empty":>6s} {"train s":>8s} '
         f'{"infer s":>8s}  AP50 % per seed')
