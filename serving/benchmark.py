@@ -13,8 +13,12 @@ What each computes differs, and the table says so: tf-models' signature
 returns boxes in canvas pixels and 28 x 28 box-relative mask probabilities
 (its mask paste is numpy / OpenCV, outside the graph); ours maps boxes to
 the image, drops detections below min_score and pastes binary masks at the
-image's resolution in the graph. The detections' scores are compared as a
-check that both restored the same weights.
+image's resolution in the graph; tf-models runs the mask head on all
+max_num_detections slots of every image, padding included, ours on the
+batch's detections only (MaskConsistModel.infer), which a random
+initialisation, where every slot holds a detection, does not show. The
+detections' scores are compared as a check that both restored the same
+weights.
 """
 
 import dataclasses

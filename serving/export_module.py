@@ -30,8 +30,10 @@ What differs from tf-models' `DetectionModule` (detection.py), and why:
 
 The model is the task's (`model.build_maskconsist_model`, tf-models' Mask
 R-CNN rewrapped, as `MaskConsistTask.build_model` builds it); inference is
-tf-models' `MaskRCNNModel.call` with training=False (MaskConsist needs no
-matching at inference, paper sec 3.3).
+`MaskConsistModel.infer`: tf-models' `MaskRCNNModel.call` with
+training=False, except that the mask head runs on the batch's detections
+only, not on all max_num_detections slots (MaskConsist needs no matching at
+inference, paper sec 3.3).
 """
 
 from typing import Dict, List, Optional, Sequence
@@ -290,11 +292,12 @@ class ServingModule(export_base.ExportModule):
       The signature outputs (signature_keys.py).
     """
     batch = tf.shape(canvases)[0]
-    # model.call, not Keras' __call__, as tf-models' DetectionModule does:
-    # __call__ would record an input spec (see _build_model).
-    out = self.model.call(canvases, image_shape=info[:, 1, :],
-                          anchor_boxes=self._anchor_boxes(batch),
-                          training=False)
+    # model.infer goes through model.call, not Keras' __call__, as
+    # tf-models' DetectionModule does: __call__ would record an input spec
+    # (see _build_model). It is call(training=False) with the mask head on
+    # the batch's detections only, not on every padding slot.
+    out = self.model.infer(canvases, info[:, 1, :],
+                           self._anchor_boxes(batch))
     height = tf.cast(tf.round(info[:, 0, 0]), tf.int32)
     width = tf.cast(tf.round(info[:, 0, 1]), tf.int32)
     # Canvas pixels -> the image's: + crop offset (0 without jitter),

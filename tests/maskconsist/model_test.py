@@ -42,16 +42,44 @@ class SplitForwardTest(tf.test.TestCase):
     cls.gt_masks = tf.concat([tf.ones([4, 2, 112, 112]),
                               -tf.ones([4, 1, 112, 112])], 1)
 
-  def test_detect_equals_inference_call(self):
-    want = self.model(self.images, image_shape=self.image_shape,
-                      anchor_boxes=self.anchors, training=False)
-    shared = self.model.shared_forward(self.images, training=False)
-    got = self.model.detect(shared, self.image_shape, self.anchors)
-    self.assertGreater(int(tf.reduce_sum(want[keys.NUM_DETECTIONS])), 0)
+  def _assert_detect_equals_inference_call(self, model):
+    want = model(self.images, image_shape=self.image_shape,
+                 anchor_boxes=self.anchors, training=False)
+    shared = model.shared_forward(self.images, training=False)
+    got = model.detect(shared, self.image_shape, self.anchors)
     for key in (keys.DETECTION_BOXES, keys.DETECTION_SCORES,
-                keys.DETECTION_CLASSES, keys.NUM_DETECTIONS,
-                keys.DETECTION_MASKS):
+                keys.DETECTION_CLASSES, keys.NUM_DETECTIONS):
       self.assertAllEqual(got[key], want[key], msg=key)
+    # Masks: tf-models' on every slot up to the batch's largest
+    # num_detections (each ROI through the head alone, so to float
+    # rounding), 0 beyond it, where tf-models masks zero boxes.
+    num = want[keys.NUM_DETECTIONS].numpy()
+    kept = max(int(num.max()), 1)
+    self.assertEqual(got[keys.DETECTION_MASKS].shape,
+                     want[keys.DETECTION_MASKS].shape)
+    self.assertAllClose(got[keys.DETECTION_MASKS][:, :kept],
+                        want[keys.DETECTION_MASKS][:, :kept], atol=1e-5)
+    self.assertAllEqual(got[keys.DETECTION_MASKS][:, kept:],
+                        tf.zeros_like(want[keys.DETECTION_MASKS][:, kept:]))
+    return num
+
+  def test_detect_equals_inference_call(self):
+    num = self._assert_detect_equals_inference_call(self.model)
+    self.assertGreater(num.sum(), 0)
+
+  def test_detect_with_fewer_detections_than_slots(self):
+    # A score threshold that leaves frames with different numbers of
+    # detections, all under max_num_detections: the mask head's slots are
+    # cut to the largest.
+    cfg = exp_factory.get_exp_config('maskconsist_smoke').task.model
+    cfg.detection_generator.pre_nms_score_threshold = 0.62
+    tf_keras.utils.set_random_seed(0)
+    model = model_lib.build_maskconsist_model(
+        tf_keras.layers.InputSpec(shape=[None, *SIZE, 3]), cfg)
+    num = self._assert_detect_equals_inference_call(model)
+    slots = cfg.detection_generator.max_num_detections
+    self.assertBetween(int(num.max()), 1, slots - 1)
+    self.assertGreater(len(set(num.tolist())), 1)  # Frames differ.
 
   def test_train_heads_equal_training_call(self):
     kwargs = dict(image_shape=self.image_shape, anchor_boxes=self.anchors,

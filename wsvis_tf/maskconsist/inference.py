@@ -21,6 +21,7 @@ from official.vision.ops import anchor
 from official.vision.ops import preprocess_ops
 from wsvis_tf.core import box_masks
 from wsvis_tf.maskconsist import keys
+from wsvis_tf.maskconsist import model as model_lib
 
 _PASTE_CHUNK = 16
 
@@ -80,8 +81,13 @@ class FramePredictor:
     n = tf.shape(batch)[0]
     anchors = {k: tf.tile(v[tf.newaxis], [n, 1, 1, 1])
                for k, v in self._anchors.items()}
-    out = self._model(images, image_shape=info[:, 1, :],
-                      anchor_boxes=anchors, training=False)
+    if isinstance(self._model, model_lib.MaskConsistModel):
+      # The mask head on the frames' detections only (MaskConsistModel.
+      # detect); the outputs are the full call's.
+      out = self._model.infer(images, info[:, 1, :], anchors)
+    else:
+      out = self._model(images, image_shape=info[:, 1, :],
+                        anchor_boxes=anchors, training=False)
     # Canvas pixels -> the frame's: + crop offset (0 without jitter),
     # / scale.
     scale = tf.tile(info[:, 2, :], [1, 2])[:, tf.newaxis]

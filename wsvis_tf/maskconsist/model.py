@@ -12,7 +12,9 @@ rewrapped by `build_maskconsist_model`) whose call takes a `stage`:
   STAGE_DETECT  on those features under tf.stop_gradient: roi_generator in
                 test mode, detection head, detection_generator, mask head
                 on the detections: tf-models' training=False outputs
-                (`detect`);
+                (`detect`), except that the mask head skips the padding
+                slots beyond the batch's largest num_detections (their
+                masks are 0);
   STAGE_TRAIN   on the same features: roi_generator in training mode,
                 roi_sampler with the ground truth, box head, mask_sampler,
                 mask head: the outputs MaskRCNNTask.build_losses reads
@@ -24,7 +26,8 @@ the right `training` mode. The stage methods reuse MaskRCNNModel's own
 building blocks (_get_backbone_and_decoder_features, _run_frcnn_head,
 _call_mask_outputs); only the glue between them, the few lines of
 MaskRCNNModel._call_box_outputs that run the RPN, ROI generator and
-detection generator, is restated here. Cascade heads and outer boxes are not
+detection generator, and in STAGE_DETECT the two of
+_features_to_mask_outputs, is restated here. Cascade heads and outer boxes are not
 supported (MaskConsist uses neither); the constructor says so.
 """
 
@@ -128,11 +131,32 @@ class MaskConsistModel(maskrcnn_model.MaskRCNNModel):
       MaskRCNNModel.call(training=False)'s detections: DETECTION_BOXES
       [B, N, 4] (canvas pixels, yxyx), DETECTION_SCORES [B, N],
       DETECTION_CLASSES [B, N] int32 (1-based), NUM_DETECTIONS [B],
-      DETECTION_MASKS [B, N, M, M] probabilities in box coordinates; plus
+      DETECTION_MASKS [B, N, M, M] probabilities in box coordinates (0 in
+      the slots beyond the batch's largest NUM_DETECTIONS, which the mask
+      head skips; tf-models runs it on those zero boxes too); plus
       cls_outputs / box_outputs. Heads in inference mode.
     """
     return self(shared, image_shape=image_shape, anchor_boxes=anchor_boxes,
                 stage=STAGE_DETECT, training=False)
+
+  def infer(self, images: tf.Tensor, image_shape: tf.Tensor,
+            anchor_boxes: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """Inference: STAGE_SHARED then STAGE_DETECT, in inference mode.
+
+    tf-models' call(training=False) outputs, but the mask head runs on the
+    batch's detections only (detect). Goes through `call`, not Keras'
+    __call__, so that it can run inside a SavedModel's serving function
+    (serving/export_module.py) as well as eagerly or in a tf.function.
+
+    Args:
+      images: [B, H, W, 3] float normalised images.
+      image_shape: [B, 2] float scaled image size.
+      anchor_boxes: {level: [B, h_l, w_l, 4 A]}.
+    """
+    shared = self.call(images, stage=STAGE_SHARED, training=False)
+    return self.call(shared, image_shape=image_shape,
+                     anchor_boxes=anchor_boxes, stage=STAGE_DETECT,
+                     training=False)
 
   def train_heads(self, shared: Mapping[str, Any], image_shape: tf.Tensor,
                   anchor_boxes: Mapping[str, tf.Tensor], gt_boxes: tf.Tensor,
@@ -197,10 +221,32 @@ class MaskConsistModel(maskrcnn_model.MaskRCNNModel):
         keys.DETECTION_CLASSES: detections['detection_classes'],
         keys.NUM_DETECTIONS: detections['num_detections'],
     })
-    return self._call_mask_outputs(
-        model_box_outputs=outputs, features=features, current_rois=rois,
-        matched_gt_indices=None, matched_gt_boxes=None,
-        matched_gt_classes=None, gt_masks=None, training=False)
+    # The mask head runs on the detection slots up to the batch's largest
+    # num_detections only (at least one); the padding slots beyond it, which
+    # tf-models also runs through the head, get all-zero masks. The
+    # detection generator pads every frame to max_num_detections (100) with
+    # zero boxes, while a model in training keeps far fewer detections
+    # above its score threshold, and the mask head on 100 boxes a frame
+    # costs about as much as the training heads' mask branch.
+    boxes = outputs[keys.DETECTION_BOXES]
+    slots = boxes.shape[1]
+    kept = tf.maximum(tf.reduce_max(tf.cast(
+        outputs[keys.NUM_DETECTIONS], tf.int32)), 1)
+    # MaskRCNNModel._features_to_mask_outputs on boxes[:, :kept]. tf-models'
+    # MaskHead needs a static number of ROIs per image, so each ROI goes
+    # through it as an image of one ROI.
+    roi_features = self.mask_roi_aligner(features, boxes[:, :kept])
+    _, _, height, width, channels = roi_features.shape.as_list()
+    logits = self.mask_head([
+        tf.reshape(roi_features, [-1, 1, height, width, channels]),
+        tf.reshape(outputs[keys.DETECTION_CLASSES][:, :kept], [-1, 1])])
+    masks = tf.reshape(tf.nn.sigmoid(logits), tf.concat(
+        [tf.shape(boxes)[:1], [kept], tf.shape(logits)[2:]], 0))
+    masks = tf.pad(masks, [[0, 0], [0, tf.shape(boxes)[1] - kept], [0, 0],
+                           [0, 0]])
+    masks.set_shape([boxes.shape[0], slots] + logits.shape.as_list()[2:])
+    outputs[keys.DETECTION_MASKS] = masks
+    return outputs
 
   def _train_heads(self, shared, image_shape, anchor_boxes, gt_boxes,
                    gt_classes, gt_masks):
