@@ -223,11 +223,9 @@ class MaskConsistModel(maskrcnn_model.MaskRCNNModel):
     })
     # The mask head runs on the detection slots up to the batch's largest
     # num_detections only (at least one); the padding slots beyond it, which
-    # tf-models also runs through the head, get all-zero masks. The
-    # detection generator pads every frame to max_num_detections (100) with
-    # zero boxes, while a model in training keeps far fewer detections
-    # above its score threshold, and the mask head on 100 boxes a frame
-    # costs about as much as the training heads' mask branch.
+    # tf-models also runs through the head, get all-zero masks. It saves
+    # work only where frames keep fewer detections than max_num_detections
+    # (the quick preset's trained model fills its 20; maskconsist/README.md).
     boxes = outputs[keys.DETECTION_BOXES]
     slots = boxes.shape[1]
     kept = tf.maximum(tf.reduce_max(tf.cast(
