@@ -125,6 +125,33 @@ def _names(variant: str, seed: int, preset_seed: int, steps, tag: str):
   return base + suffix, predict + suffix
 
 
+def ablation_stages(preset: Mapping[str, Any], source, variants: List[str],
+                    seeds: List[int], preset_seed: int, steps=None,
+                    tag: str = ''):
+  """(stages, {(variant, seed): (train stage, predict stage)}).
+
+  A train and a predict stage per variant and seed, after the preset's
+  stages they read, transitively (the pseudo-labels and what makes them):
+  none of the preset's segmenter, tracking, export or report stages, which
+  read segmenter stages the ablation names its own way.
+  """
+  extra, names = [], {}
+  for seed in seeds:
+    for v in variants:
+      train_name, predict_name = _names(v, seed, preset_seed, steps, tag)
+      train = segmenter.make_train_stage(
+          variant_train_config(preset, v, seed, steps), train_name,
+          labels_stage=(data_component.NAME if VARIANTS[v][2]
+                        else irn.PSEUDO_LABELS))
+      extra += [train, segmenter.make_predict_stage(
+          preset.get(segmenter.PREDICT, {}), predict_name, train_name)]
+      names[(v, seed)] = (train_name, predict_name)
+  own = {s.name for s in extra}
+  read = sorted({d for s in extra for d in s.inputs if d not in own})
+  stages = graph.upstream(graph.preset_stages(preset, source), read)
+  return stages + extra, names
+
+
 def _mean_std(values: List[float]):
   if not values:
     return float('nan'), float('nan')
@@ -155,23 +182,8 @@ def main(argv):
       cli.usage_error(PROGRAM, f'preset {FLAGS.preset!r} has no {stage} '
                       'stage')
   try:
-    stages = [s for s in graph.preset_stages(preset, source)
-              if s.name not in (segmenter.MASKRCNN_TRAIN,
-                                segmenter.MASKCONSIST_TRAIN,
-                                segmenter.PREDICT_MASKRCNN, segmenter.PREDICT,
-                                'contact_sheet')]
-    names = {}
-    for seed in seeds:
-      for v in _VARIANTS.value:
-        train_name, predict_name = _names(v, seed, FLAGS.seed, _STEPS.value,
-                                          _TAG.value)
-        train = segmenter.make_train_stage(
-            variant_train_config(preset, v, seed, _STEPS.value), train_name,
-            labels_stage=(data_component.NAME if VARIANTS[v][2]
-                          else irn.PSEUDO_LABELS))
-        stages += [train, segmenter.make_predict_stage(
-            preset.get(segmenter.PREDICT, {}), predict_name, train_name)]
-        names[(v, seed)] = (train_name, predict_name)
+    stages, names = ablation_stages(preset, source, _VARIANTS.value, seeds,
+                                    FLAGS.seed, _STEPS.value, _TAG.value)
   except (ValueError, KeyError) as e:
     cli.usage_error(PROGRAM, e)
   records = cli.run_stages(PROGRAM, stages, {'source': source},

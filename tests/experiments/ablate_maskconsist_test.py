@@ -5,11 +5,15 @@ cores, too long for the suite; these tests check what makes a variant that
 variant: the experiment it resolves to, its labels and its stage names.
 """
 
+import os
+
 from absl import flags
 from absl.testing import absltest
 
 from experiments import ablate_maskconsist as ablate
+from wsvis_tf.pipeline import graph
 from wsvis_tf.pipeline import presets
+from wsvis_tf.pipeline import runner
 from wsvis_tf.pipeline.components import segmenter
 
 
@@ -92,6 +96,44 @@ class AblateMaskConsistTest(absltest.TestCase):
     self.assertEqual(ablate._names('supervised', 0, 0, None, ''),
                      ('maskrcnn_train_supervised',
                       'predict_maskrcnn_supervised'))
+
+  def test_stages_stop_at_the_labels_then_add_the_variants(self):
+    # The preset's tracking, export and report stages read its segmenter
+    # stages, which the ablation names its own way: they must not be in the
+    # list (the runner refused the whole list when they were).
+    source = graph.make_source(
+        'synthetic', None, 'quick',
+        os.path.join(absltest.get_default_test_tmpdir(), 'tfds'))
+    stages, names = ablate.ablation_stages(
+        self.preset, source, ['maskrcnn', 'no_intra'], [0, 3], 0)
+    runner._check_graph(stages)  # every input runs before its reader
+    self.assertEqual(
+        [s.name for s in stages],
+        ['data', 'flow_train', 'flow', 'cam_train', 'cam', 'ir_labels',
+         'irn_train', 'pseudo_labels',
+         'maskrcnn_train', 'predict_maskrcnn',
+         'maskconsist_train_no_intra', 'predict_no_intra',
+         'maskrcnn_train_maskrcnn_seed3', 'predict_maskrcnn_maskrcnn_seed3',
+         'maskconsist_train_no_intra_seed3', 'predict_no_intra_seed3'])
+    self.assertEqual(names[('no_intra', 3)],
+                     ('maskconsist_train_no_intra_seed3',
+                      'predict_no_intra_seed3'))
+    predict = next(s for s in stages if s.name == 'predict_no_intra_seed3')
+    self.assertIn('maskconsist_train_no_intra_seed3', predict.inputs)
+
+  def test_upstream_names_an_unknown_stage(self):
+    source = graph.make_source(
+        'synthetic', None, 'quick',
+        os.path.join(absltest.get_default_test_tmpdir(), 'tfds'))
+    stages = graph.preset_stages(self.preset, source)
+    with self.assertRaisesRegex(ValueError, "no stage 'pseudo_label'"):
+      graph.upstream(stages, ['pseudo_label'])
+    # A stage and what it reads, transitively, in the preset's order.
+    self.assertEqual(
+        [s.name for s in graph.upstream(stages, ['ir_labels'])],
+        ['data', 'flow_train', 'flow', 'cam_train', 'cam', 'ir_labels'])
+    self.assertEqual([s.name for s in graph.upstream(stages, ['cam'])],
+                     ['data', 'cam_train', 'cam'])
 
 
 if __name__ == '__main__':

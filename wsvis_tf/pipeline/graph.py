@@ -4,7 +4,7 @@ Each later stage (flow, cam, flowirn, maskconsist, ...) plugs in here by
 adding its component's make_stage to preset_stages.
 """
 
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from wsvis_tf.data import sources
 from wsvis_tf.pipeline import presets
@@ -70,6 +70,27 @@ def preset_stages(preset: Mapping[str, Mapping[str, Any]],
     stages.append(report.make_stage(preset.get(report.NAME, {}),
                                     [s.name for s in stages]))
   return stages
+
+
+def upstream(stages: Sequence[stage_lib.Stage],
+             names: Iterable[str]) -> List[stage_lib.Stage]:
+  """The named stages and every stage they read, transitively, in order.
+
+  For binaries that run part of a preset and add stages of their own (e.g.
+  the ablations after the pseudo-labels), without the preset's later stages
+  that read stages they leave out.
+  """
+  by_name = {s.name: s for s in stages}
+  needed, todo = set(), list(names)
+  while todo:
+    name = todo.pop()
+    if name in needed:
+      continue
+    if name not in by_name:
+      raise ValueError(f'no stage {name!r} in {sorted(by_name)}')
+    needed.add(name)
+    todo.extend(by_name[name].inputs)
+  return [s for s in stages if s.name in needed]
 
 
 def make_source(dataset: str, data_dir: str, preset_name: str,
