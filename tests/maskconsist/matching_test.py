@@ -1,6 +1,7 @@
 """Tests for wsvis_tf.maskconsist.matching (paper sec 3.3, Algorithm 1)."""
 
 import itertools
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -361,6 +362,70 @@ class ConsistentLabelsTest(tf.test.TestCase):
       matching.consistent_labels(self.pred_a, self.pred_b, self.labels_a,
                                  self.labels_b, self.flow_ab,
                                  np.zeros((H, W, 3), np.float32))
+
+
+def _random_scene(rng):
+  """Predictions and labels of a frame pair whose objects move by a
+  per-object shift (the flows say so), partly missed by the labels."""
+  objects = []
+  for _ in range(rng.integers(2, 6)):
+    h, w = rng.integers(4, 10, size=2)
+    y, x = rng.integers(0, H - h), rng.integers(0, W - w)
+    dy, dx = rng.integers(-2, 3, size=2)
+    objects.append((y, x, h, w, dy, dx, int(rng.integers(1, 4))))
+  flow_ab, flow_ba = _zero_flow(), _zero_flow()
+  frames = {'a': [], 'b': []}
+  for y, x, h, w, dy, dx, _ in objects:
+    flow_ab[y:y + h, x:x + w] = dx, dy
+    yb, xb = np.clip(y + dy, 0, H - h), np.clip(x + dx, 0, W - w)
+    flow_ba[yb:yb + h, xb:xb + w] = x - xb, y - yb
+    frames['a'].append(_box_mask(y, x, y + h, x + w))
+    frames['b'].append(_box_mask(yb, xb, yb + h, xb + w))
+  classes = [o[-1] for o in objects]
+
+  def predictions(masks):
+    # Each object predicted about twice, jittered, a few with other classes.
+    out, cls = [], []
+    for m, c in zip(masks, classes):
+      for _ in range(rng.integers(1, 3)):
+        out.append(np.roll(m, rng.integers(-1, 2, size=2), axis=(0, 1)))
+        cls.append(c if rng.random() > 0.2 else int(rng.integers(1, 4)))
+    return _instances(out, cls, rng.uniform(0.1, 1.0, len(out)).tolist())
+
+  def labels(masks):
+    keep = [k for k in range(len(masks)) if rng.random() > 0.4]
+    return _instances([masks[k] for k in keep], [classes[k] for k in keep])
+
+  return (predictions(frames['a']), predictions(frames['b']),
+          labels(frames['a']), labels(frames['b']), flow_ab, flow_ba)
+
+
+class WarpOnlyWhatIsReadTest(tf.test.TestCase):
+  """consistent_labels warps only the candidates its result reads: the
+  same labels and counts as warping every candidate."""
+
+  def test_equals_warping_every_candidate(self):
+    rng = np.random.default_rng(0)
+    configs = [matching.MatchingConfig(),
+               matching.MatchingConfig(inter_frame=False),
+               matching.MatchingConfig(intra_frame=False),
+               matching.MatchingConfig(iom_nms=False)]
+    warp_all = lambda masks, flow, rows: matching.warp_masks(masks, flow)
+    transferred = 0
+    for case in range(40):
+      scene = _random_scene(rng)
+      for config in configs:
+        got = matching.consistent_labels(*scene, config)
+        with mock.patch.object(matching, '_warp_rows', warp_all):
+          want = matching.consistent_labels(*scene, config)
+        for g, w in zip(got[:2], want[:2]):
+          self.assertAllEqual(g.masks, w.masks, msg=f'case {case}')
+          self.assertAllEqual(g.classes, w.classes, msg=f'case {case}')
+        self.assertEqual(got[2], want[2], msg=f'case {case}')
+        transferred += (got[2][matching.STAT_TRANSFERRED_A] +
+                        got[2][matching.STAT_TRANSFERRED_B])
+    # The scenes exercise the transfers (else any warp would pass).
+    self.assertGreater(transferred, 100)
 
 
 if __name__ == '__main__':

@@ -9,6 +9,7 @@ from absl.testing import absltest
 from wsvis_tf.data import sources
 from wsvis_tf.pipeline import graph
 from wsvis_tf.pipeline import presets
+from wsvis_tf.pipeline import runner
 from wsvis_tf.pipeline.components import export
 from wsvis_tf.pipeline.components import segmenter
 
@@ -54,6 +55,19 @@ class SegmenterStagesTest(absltest.TestCase):
     self.assertEqual(p2.inputs, ('data', 'maskconsist_train_r2', 'flow'))
     self.assertEqual(r3.config['labels_stage'], 'predict_r2')
     self.assertEqual(p3.config['train_stage'], 'maskconsist_train_r3')
+
+  def test_self_training_runs_after_every_preset(self):
+    # experiments/self_train.py's list: the preset's stages, then the
+    # rounds; the runner refuses a stage that reads one not run before it.
+    source = sources.get_source('synthetic', None, 'tiny',
+                                self.create_tempdir().full_path)
+    for name in ('smoke', 'quick'):
+      preset = presets.apply_seed(presets.get_preset(name, 'synthetic'), 0)
+      stages = graph.preset_stages(preset, source)
+      stages += segmenter.self_training_stages(preset, 2)
+      runner._check_graph(stages)
+      self.assertEqual([s.name for s in stages][-2:],
+                       ['maskconsist_train_r3', 'predict_r3'])
 
   def test_fingerprint_follows_the_resolved_experiment(self):
     base = segmenter.make_train_stage(self.preset['maskrcnn_train'], 'x')

@@ -319,6 +319,16 @@ def warp_masks(masks: np.ndarray, flow_to_source: np.ndarray) -> np.ndarray:
   return (out >= 0.5).reshape(n, h, w)
 
 
+def _warp_rows(masks: np.ndarray, flow_to_source: np.ndarray,
+               rows: np.ndarray) -> np.ndarray:
+  """warp_masks of masks[rows] ([N] bool); the other rows stay empty."""
+  out = np.zeros(np.shape(masks), bool)
+  index = np.flatnonzero(rows)
+  if index.size:
+    out[index] = warp_masks(np.asarray(masks)[index], flow_to_source)
+  return out
+
+
 def select_predictions(predictions: Instances, config: MatchingConfig
                       ) -> Instances:
   """The candidate predictions: score >= min_score, top max_predictions,
@@ -561,22 +571,32 @@ def consistent_labels(pred_a: Instances, pred_b: Instances,
         cand_a, labels_a, config.intra_box_iou)
     cand_b, stats[STAT_EXPANDED_B] = expand_intra_frame(
         cand_b, labels_b, config.intra_box_iou)
-  # Only candidates that could be transferred or matched need warping: a
-  # candidate is transferred only if it overlaps a label of its own frame,
-  # and a match needs its class in the other frame.
-  warped_a = warp_masks(cand_a.masks, flow_ba)  # a's candidates on b
-  warped_b = warp_masks(cand_b.masks, flow_ab)  # b's candidates on a
+  # Only the warps the result reads are computed (the rest stay empty):
+  # with matching, a's candidates of a class b has (the match weights),
+  # then b's candidates that Algorithm 1 transfers (matched, over a label
+  # of b); without it, the candidates over a label of their frame.
+  ok_a = overlaps_label(cand_a, labels_a, config.transfer_box_iou)
+  ok_b = overlaps_label(cand_b, labels_b, config.transfer_box_iou)
   if config.inter_frame:
+    # a's candidates on b
+    warped_a = _warp_rows(cand_a.masks, flow_ba,
+                          np.isin(cand_a.classes, cand_b.classes))
     matches = hungarian_matching(match_weights(cand_a, cand_b, warped_a))
     stats[STAT_MATCHED] = len(matches)
+    sent_b = np.zeros([len(cand_b)], bool)
+    sent_b[[j for _, j in matches]] = True
+    # b's candidates on a
+    warped_b = _warp_rows(cand_b.masks, flow_ab, sent_b & ok_b)
     to_b = transfer(matches, cand_a, cand_b, labels_a, warped_a,
                     config.transfer_box_iou)
     to_a = transfer([(j, i) for i, j in matches], cand_b, cand_a, labels_b,
                     warped_b, config.transfer_box_iou)
   else:
-    to_b = transfer_unmatched(cand_a, labels_a, warped_a,
+    to_b = transfer_unmatched(cand_a, labels_a,
+                              _warp_rows(cand_a.masks, flow_ba, ok_a),
                               config.transfer_box_iou)
-    to_a = transfer_unmatched(cand_b, labels_b, warped_b,
+    to_a = transfer_unmatched(cand_b, labels_b,
+                              _warp_rows(cand_b.masks, flow_ab, ok_b),
                               config.transfer_box_iou)
   stats[STAT_TRANSFERRED_A], stats[STAT_TRANSFERRED_B] = len(to_a), len(to_b)
   new_a, dropped_a = combine(labels_a, to_a, config)
