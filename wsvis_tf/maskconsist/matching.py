@@ -323,9 +323,8 @@ def _warp_rows(masks: np.ndarray, flow_to_source: np.ndarray,
                rows: np.ndarray) -> np.ndarray:
   """warp_masks of masks[rows] ([N] bool); the other rows stay empty."""
   out = np.zeros(np.shape(masks), bool)
-  index = np.flatnonzero(rows)
-  if index.size:
-    out[index] = warp_masks(np.asarray(masks)[index], flow_to_source)
+  if np.any(rows):
+    out[rows] = warp_masks(np.asarray(masks)[rows], flow_to_source)
   return out
 
 
@@ -571,21 +570,17 @@ def consistent_labels(pred_a: Instances, pred_b: Instances,
         cand_a, labels_a, config.intra_box_iou)
     cand_b, stats[STAT_EXPANDED_B] = expand_intra_frame(
         cand_b, labels_b, config.intra_box_iou)
-  # Only the warps the result reads are computed (the rest stay empty):
-  # with matching, a's candidates of a class b has (the match weights),
-  # then b's candidates that Algorithm 1 transfers (matched, over a label
-  # of b); without it, the candidates over a label of their frame.
+  # Only the warps the result reads (a's candidates on b, b's on a): with
+  # matching, a's of a class b has (the weights), then b's that Algorithm 1
+  # transfers; without it, those over a label of their own frame.
   ok_a = overlaps_label(cand_a, labels_a, config.transfer_box_iou)
   ok_b = overlaps_label(cand_b, labels_b, config.transfer_box_iou)
   if config.inter_frame:
-    # a's candidates on b
     warped_a = _warp_rows(cand_a.masks, flow_ba,
                           np.isin(cand_a.classes, cand_b.classes))
     matches = hungarian_matching(match_weights(cand_a, cand_b, warped_a))
     stats[STAT_MATCHED] = len(matches)
-    sent_b = np.zeros([len(cand_b)], bool)
-    sent_b[[j for _, j in matches]] = True
-    # b's candidates on a
+    sent_b = np.isin(np.arange(len(cand_b)), [j for _, j in matches])
     warped_b = _warp_rows(cand_b.masks, flow_ab, sent_b & ok_b)
     to_b = transfer(matches, cand_a, cand_b, labels_a, warped_a,
                     config.transfer_box_iou)
