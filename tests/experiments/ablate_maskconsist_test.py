@@ -30,6 +30,9 @@ class AblateMaskConsistTest(absltest.TestCase):
     flags.FLAGS.mark_as_parsed()
     cls.preset = presets.apply_seed(
         presets.get_preset('quick', 'synthetic'), 0)
+    cls.source = graph.make_source(
+        'synthetic', None, 'quick',
+        os.path.join(absltest.get_default_test_tmpdir(), 'tfds'))
 
   def test_variants_switch_what_they_name(self):
     expected = {
@@ -101,12 +104,9 @@ class AblateMaskConsistTest(absltest.TestCase):
     # The preset's tracking, export and report stages read its segmenter
     # stages, which the ablation names its own way: they must not be in the
     # list (the runner refused the whole list when they were).
-    source = graph.make_source(
-        'synthetic', None, 'quick',
-        os.path.join(absltest.get_default_test_tmpdir(), 'tfds'))
     stages, names = ablate.ablation_stages(
-        self.preset, source, ['maskrcnn', 'no_intra'], [0, 3], 0)
-    runner._check_graph(stages)  # every input runs before its reader
+        self.preset, self.source, ['maskrcnn', 'no_intra'], [0, 3], 0)
+    runner.check_graph(stages)  # every input runs before its reader
     self.assertEqual(
         [s.name for s in stages],
         ['data', 'flow_train', 'flow', 'cam_train', 'cam', 'ir_labels',
@@ -122,10 +122,7 @@ class AblateMaskConsistTest(absltest.TestCase):
     self.assertIn('maskconsist_train_no_intra_seed3', predict.inputs)
 
   def test_upstream_names_an_unknown_stage(self):
-    source = graph.make_source(
-        'synthetic', None, 'quick',
-        os.path.join(absltest.get_default_test_tmpdir(), 'tfds'))
-    stages = graph.preset_stages(self.preset, source)
+    stages = graph.preset_stages(self.preset, self.source)
     with self.assertRaisesRegex(ValueError, "no stage 'pseudo_label'"):
       graph.upstream(stages, ['pseudo_label'])
     # A stage and what it reads, transitively, in the preset's order.

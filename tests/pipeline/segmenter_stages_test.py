@@ -65,7 +65,7 @@ class SegmenterStagesTest(absltest.TestCase):
       preset = presets.apply_seed(presets.get_preset(name, 'synthetic'), 0)
       stages = graph.preset_stages(preset, source)
       stages += segmenter.self_training_stages(preset, 2)
-      runner._check_graph(stages)
+      runner.check_graph(stages)
       self.assertEqual([s.name for s in stages][-2:],
                        ['maskconsist_train_r3', 'predict_r3'])
 

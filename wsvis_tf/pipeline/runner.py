@@ -20,7 +20,8 @@ class StageError(RuntimeError):
   """A stage failed or broke its contract (e.g. a declared output missing)."""
 
 
-def _check_graph(stages: Sequence[stage_lib.Stage]) -> None:
+def check_graph(stages: Sequence[stage_lib.Stage]) -> None:
+  """ValueError if a stage appears twice or reads one not run before it."""
   seen = set()
   for s in stages:
     if s.name in seen:
@@ -87,7 +88,7 @@ def run_stages(stages: Sequence[stage_lib.Stage],
     force: Names of stages to rerun even if up to date.
     until: Stop after this stage.
   """
-  _check_graph(stages)
+  check_graph(stages)
   names = [s.name for s in stages]
   for name in list(force) + ([until] if until else []):
     if name not in names:
