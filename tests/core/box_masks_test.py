@@ -77,6 +77,21 @@ class PasteMasksTest(tf.test.TestCase):
                                                       16, 18),
                           atol=1e-5, msg=f'box {k}')
 
+  def test_matches_brute_force_on_random_boxes(self):
+    # Boxes anywhere: inside, across every edge, wholly outside, thinner
+    # than a pixel, larger than the canvas; non-square masks.
+    rng = np.random.default_rng(3)
+    masks = rng.uniform(size=(40, 5, 9)).astype(np.float32)
+    y1 = rng.uniform(-15, 25, 40)
+    x1 = rng.uniform(-15, 25, 40)
+    boxes = np.stack([y1, x1, y1 + rng.uniform(0.2, 30, 40),
+                      x1 + rng.uniform(0.2, 30, 40)], 1).astype(np.float32)
+    pasted = box_masks.paste_masks(masks, boxes, 13, 21).numpy()
+    for k in range(40):
+      self.assertAllClose(pasted[k], _paste_reference(masks[k], boxes[k],
+                                                      13, 21),
+                          atol=1e-5, msg=f'box {k}: {boxes[k]}')
+
   def test_agrees_with_tf_models_opencv_paste(self):
     # tf-models' numpy/cv2 paste (v2) thresholds at 0.5 with OpenCV's
     # fixed-point bilinear weights: compare away from the threshold.
