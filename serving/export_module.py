@@ -325,20 +325,15 @@ class ServingModule(export_base.ExportModule):
     scores = tf.where(valid, scores, 0.0)
     classes = tf.where(valid, classes, 0)
     names = tf.gather(tf.constant([''] + self._class_names), classes)
-    max_h = tf.reduce_max(height)
-    max_w = tf.reduce_max(width)
-
-    def paste(args):
-      image_masks, image_boxes, n, h, w = args
-      # Only the kept detections are pasted (a full-size float mask each),
-      # at the image's own size as predict_frames does, then padded.
-      pasted = box_masks.paste_masks(image_masks[:n], image_boxes[:n], h, w)
-      binary = tf.cast(pasted >= self._mask_threshold, tf.uint8)
-      return tf.pad(binary, [[0, slots - n], [0, max_h - h], [0, max_w - w]])
-
-    pasted = tf.map_fn(paste, (masks, boxes, count, height, width),
-                       fn_output_signature=tf.TensorSpec(
-                           [masks.shape[1], None, None], tf.uint8))
+    # The slots up to the batch's largest kept count are pasted, all in
+    # one call (box_masks.paste_binary_batch: each image's masks as at its
+    # own size, as predict_frames pastes them); the dropped slots' all-zero
+    # boxes paste empty.
+    kept = tf.reduce_max(count)
+    pasted = box_masks.paste_binary_batch(masks[:, :kept], boxes[:, :kept],
+                                          height, width, self._mask_threshold)
+    pasted = tf.pad(pasted, [[0, 0], [0, slots - kept], [0, 0], [0, 0]])
+    pasted.set_shape([None, masks.shape[1], None, None])
     return {
         sk.DETECTION_BOXES: boxes,
         sk.DETECTION_CLASSES: classes,

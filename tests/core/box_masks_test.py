@@ -130,6 +130,37 @@ class PasteMasksTest(tf.test.TestCase):
     self.assertAllClose(out[:, 2:8, 2:8], np.ones((3, 6, 6)))
 
 
+class PasteBinaryBatchTest(tf.test.TestCase):
+
+  def test_equals_per_image_pastes_padded(self):
+    # Two images of different sizes; boxes larger than the mask (cells over
+    # a pixel), so a low threshold keeps the fade past a box edge; boxes
+    # clipped at the smaller image's border, one padding row of zeros.
+    rng = np.random.default_rng(4)
+    masks = rng.uniform(0.3, 1.0, size=(2, 3, 6, 5)).astype(np.float32)
+    boxes = np.array([
+        [[0.0, 0.0, 30.0, 20.0], [10.0, 5.0, 30.0, 20.0], [0, 0, 0, 0]],
+        [[2.0, 3.0, 40.0, 50.0], [20.0, 30.0, 40.0, 50.0],
+         [1.0, 1.0, 9.0, 9.0]]], np.float32)
+    heights, widths = [30, 40], [20, 50]
+    for threshold in (0.1, 0.5):
+      out = box_masks.paste_binary_batch(masks, boxes, heights, widths,
+                                         threshold).numpy()
+      self.assertEqual(out.shape, (2, 3, 40, 50))
+      self.assertEqual(out.dtype, np.uint8)
+      for b in range(2):
+        own = box_masks.paste_masks(masks[b], boxes[b], heights[b],
+                                    widths[b]).numpy() >= threshold
+        self.assertAllEqual(out[b, :, :heights[b], :widths[b]], own)
+        self.assertEqual(int(out[b, :, heights[b]:].sum()) +
+                         int(out[b, :, :, widths[b]:].sum()), 0)
+      self.assertEqual(int(out[0, 2].sum()), 0)
+    # The low threshold does reach past the small image's border on the
+    # larger canvas before the cut (what the cut is for).
+    wide = box_masks.paste_masks(masks[0], boxes[0], 40, 50).numpy()
+    self.assertGreater(int((wide[:, 30:] >= 0.1).sum()), 0)
+
+
 class CropMasksTest(tf.test.TestCase):
 
   def test_matches_brute_force(self):

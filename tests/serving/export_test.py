@@ -26,6 +26,7 @@ from google.protobuf import text_format
 from official.core import exp_factory
 from serving import client
 from serving import export
+from serving import export_module
 from serving import model_source
 from serving import signature_keys as sk
 from serving import warmup
@@ -169,6 +170,30 @@ class ExportTest(tf.test.TestCase):
     self.assert_matches_predictor(by_bytes, self.frames, self.expected[:2])
     self.assert_matches_predictor(by_tensor, list(self.pair),
                                   self.expected[2:])
+
+  def test_images_keeping_different_counts_in_one_batch(self):
+    # A score cut between the two images' scores: each keeps its own number
+    # of detections, both under the slot count, so the batched paste must
+    # leave the dropped slots of one image that the other still fills
+    # empty. A low mask threshold, as a user may export with (the cut at
+    # each image's size under it: box_masks_test's PasteBinaryBatchTest).
+    scores = [s for want in self.expected[:2] for s in want.scores]
+    min_score = float(np.median(scores))
+    module = export_module.ServingModule(
+        exp_factory.get_exp_config(EXPERIMENT), CLASS_NAMES,
+        model=self.model, min_score=min_score, mask_threshold=0.1)
+    outputs = {k: v.numpy() for k, v in module.inference_from_image_bytes(
+        tf.constant(self.jpegs)).items()}
+    predictor = inference.FramePredictor(self.model, self.model_config,
+                                         min_score=min_score,
+                                         mask_threshold=0.1)
+    expected = predictor(self.frames)
+    counts = [len(want) for want in expected]
+    slots = self.model_config.detection_generator.max_num_detections
+    self.assertNotEqual(counts[0], counts[1])
+    self.assertLess(max(counts), slots)
+    self.assertGreater(min(counts), 0)
+    self.assert_matches_predictor(outputs, self.frames, expected)
 
   def test_saved_model_cli_lists_both_signatures(self):
     cli = os.path.join(os.path.dirname(sys.executable), 'saved_model_cli')
