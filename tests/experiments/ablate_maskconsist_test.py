@@ -43,7 +43,9 @@ class AblateMaskConsistTest(absltest.TestCase):
         'no_iom_nms': (True, True, True, False),
         'supervised': (False, True, True, True),
         'random_init': (False, True, True, True),
+        'larger_first': (True, True, True, True),
     }
+    self.assertEqual(set(expected), set(ablate.VARIANTS))
     for variant, (mc, intra, inter, iom) in expected.items():
       params = _resolved(ablate.variant_train_config(self.preset, variant, 0))
       matching = params.task.matching
@@ -51,6 +53,9 @@ class AblateMaskConsistTest(absltest.TestCase):
           (params.task.maskconsist, matching.intra_frame,
            matching.inter_frame, matching.iom_nms), (mc, intra, inter, iom),
           variant)
+      self.assertEqual(matching.iom_priority, 'larger_first'
+                       if variant == 'larger_first' else 'labels_first',
+                       variant)
 
   def test_random_init_changes_only_the_backbone_start(self):
     params = _resolved(ablate.variant_train_config(self.preset,
