@@ -19,9 +19,10 @@ What differs from tf-models' `DetectionModule` (detection.py), and why:
   * preprocessing is `wsvis_tf.maskconsist.inference.preprocess` (what
     `FramePredictor` runs), so the server and the in-memory model agree;
   * outputs are in each image's own pixels, with masks pasted at the
-    image's resolution in the graph (`wsvis_tf.core.box_masks.paste_masks`:
-    tf-models' paste helper is numpy / OpenCV), binarised, padded to the
-    batch's largest image (signature_keys.py lists the outputs);
+    image's resolution in the graph, the whole batch in one call
+    (`wsvis_tf.core.box_masks.paste_binary_batch`: tf-models' paste helper
+    is numpy / OpenCV), binarised, padded to the batch's largest image
+    (signature_keys.py lists the outputs);
   * detections below `min_score` are dropped in the graph, as
     `predict_frames` drops them;
   * bad input fails with tf.errors.InvalidArgumentError naming the
