@@ -76,6 +76,11 @@ class MaskRCNN(maskrcnn_cfg.MaskRCNN):
   """tf-models' Mask R-CNN model config on the wsvis_resnet backbone."""
   backbone: Backbone = dataclasses.field(
       default_factory=lambda: Backbone(type=BACKBONE_TYPE))
+  # The ROI and detection generators' NMS as tf.image's greedy-NMS kernel
+  # (Detectron2's NMS, the paper's) instead of tf-models' TPU-friendly
+  # sorted NMS, which approximates it: faster on CPUs and GPUs
+  # (kernel_nms.py). False restores tf-models' NMS (for TPUs).
+  kernel_nms: bool = True
 
 
 @dataclasses.dataclass

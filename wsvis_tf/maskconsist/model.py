@@ -39,6 +39,7 @@ import tf_keras
 from official.vision.modeling import factory
 from official.vision.modeling import maskrcnn_model
 from wsvis_tf.maskconsist import keys
+from wsvis_tf.maskconsist import kernel_nms
 
 STAGE_FULL = 'full'
 STAGE_SHARED = 'shared'
@@ -284,9 +285,16 @@ def build_maskconsist_model(
     l2_regularizer: As MaskRCNNTask.build_model passes it.
 
   Returns:
-    The model, sharing every layer with the one the factory built.
+    The model, sharing every layer with the one the factory built, but for
+    the ROI and detection generators (weightless), which are
+    kernel_nms.use_kernel_nms's where model_config.kernel_nms is set.
   """
   base = factory.build_maskrcnn(input_specs=input_specs,
                                 model_config=model_config,
                                 l2_regularizer=l2_regularizer)
-  return MaskConsistModel(**base.get_config())
+  layers = base.get_config()
+  if getattr(model_config, 'kernel_nms', False):
+    layers['roi_generator'], layers['detection_generator'] = (
+        kernel_nms.use_kernel_nms(layers['roi_generator'],
+                                  layers['detection_generator']))
+  return MaskConsistModel(**layers)
