@@ -19,6 +19,12 @@ batch's detections only (MaskConsistModel.infer), which a random
 initialisation, where every slot holds a detection, does not show. The
 detections' scores are compared as a check that both restored the same
 weights.
+
+Ours suppresses with tf.image's greedy-NMS kernel (model config
+`kernel_nms`, wsvis_tf/maskconsist/kernel_nms.py), tf-models' export with
+its own TPU-friendly sorted NMS. So that the table shows what that choice
+is worth, ours is also exported and timed with `kernel_nms` off
+('ours, tf NMS': tf-models' NMS, everything else ours).
 """
 
 import dataclasses
@@ -116,6 +122,11 @@ def run(spec: model_source.ModelSpec, work_dir: str, batch_size: int = 1,
                                        overwrite=True)
   export_seconds = {'ours': time.perf_counter() - start}
   ours = tf.saved_model.load(ours_dir).signatures[sk.SERVING_IMAGE_TENSOR]
+  tf_nms_spec = dataclasses.replace(spec, params=spec.params.replace())
+  tf_nms_spec.params.task.model.kernel_nms = False
+  ours_tf_nms = tf.saved_model.load(export.export_saved_model(
+      tf_nms_spec, os.path.join(work_dir, 'ours_tf_nms'),
+      overwrite=True)).signatures[sk.SERVING_IMAGE_TENSOR]
   result = {'input': [batch_size] + input_size, 'tfmodels': None,
             'tfmodels_error': None, 'max_score_diff': None,
             'kept_detections': None,
@@ -139,30 +150,46 @@ def run(spec: model_source.ModelSpec, work_dir: str, batch_size: int = 1,
   def call_ours(x):
     return ours(**{sk.INPUT_IMAGES: x})
 
+  def call_ours_tf_nms(x):
+    return ours_tf_nms(**{sk.INPUT_IMAGES: x})
+
   def call_theirs(x):
     return theirs(**{TFMODELS_INPUT: x})
 
   for _ in range(warmup_calls):
     _timed(call_ours, images)
+    _timed(call_ours_tf_nms, images)
     if theirs is not None:
       _timed(call_theirs, images)
-  timings = {'ours': [], 'tfmodels': []}
+  timings = {'ours': [], 'ours_tf_nms': [], 'tfmodels': []}
   for _ in range(rounds):
     timings['ours'].append(_timed(call_ours, images))
+    timings['ours_tf_nms'].append(_timed(call_ours_tf_nms, images))
     if theirs is not None:
       timings['tfmodels'].append(_timed(call_theirs, images))
   result['ours'] = Timing('ours', timings['ours'], batch_size)
+  result['ours_tf_nms'] = Timing('ours, tf NMS', timings['ours_tf_nms'],
+                                 batch_size)
   if theirs is not None:
     result['tfmodels'] = Timing('tfmodels', timings['tfmodels'], batch_size)
-    a = call_ours(images)
+    a = call_ours_tf_nms(images)
     b = call_theirs(images)
-    # Same weights, same canvas: the same scores, where ours kept them.
+    # Same weights, same canvas, same NMS: the same scores, where ours
+    # kept them.
     n = a[sk.NUM_DETECTIONS].numpy()
-    result['kept_detections'] = float(np.mean(n))
     result['max_score_diff'] = max(
         [float(np.max(np.abs(a[sk.DETECTION_SCORES][i, :n[i]].numpy() -
                              b['detection_scores'][i, :n[i]].numpy())))
          for i in range(batch_size) if n[i]] or [0.0])
+  # Greedy NMS against tf-models' (kernel_nms.py): images whose kept
+  # detections are the same.
+  a, b = call_ours(images), call_ours_tf_nms(images)
+  n = a[sk.NUM_DETECTIONS].numpy()
+  result['kept_detections'] = float(np.mean(n))
+  result['same_as_tf_nms'] = sum(
+      int(n[i] == b[sk.NUM_DETECTIONS][i] and np.allclose(
+          a[sk.DETECTION_SCORES][i, :n[i]], b[sk.DETECTION_SCORES][i, :n[i]],
+          atol=1e-5)) for i in range(batch_size))
   return result
 
 
@@ -172,22 +199,26 @@ def table(result: Dict[str, object], source: str) -> str:
   lines = [f'model: {source}',
            f'input: {b} x {h} x {w} x 3 uint8 per call, both signatures on '
            'image tensors',
-           f'{"export":<10s} {"fps":>8s} {"median ms":>10s} {"calls":>6s}  '
+           f'{"export":<13s} {"fps":>8s} {"median ms":>10s} {"calls":>6s}  '
            'computes']
   rows = [(result['ours'], 'boxes in image pixels, min_score filter, masks '
-           'pasted at image size (in graph)')]
+           'pasted at image size (in graph); greedy-NMS kernel'),
+          (result['ours_tf_nms'], 'the same with tf-models\' sorted NMS '
+           '(kernel_nms off)')]
   if result['tfmodels'] is not None:
     rows.append((result['tfmodels'], 'boxes in canvas pixels, 28 x 28 box '
                  'masks (no paste)'))
   for timing, what in rows:
-    lines.append(f'{timing.name:<10s} {timing.fps:8.2f} '
+    lines.append(f'{timing.name:<13s} {timing.fps:8.2f} '
                  f'{timing.median_ms:10.1f} {len(timing.seconds):6d}  {what}')
   if result['tfmodels_error']:
     lines.append(f'tf-models export failed: {result["tfmodels_error"]}')
   if result['max_score_diff'] is not None:
-    lines.append('max |score ours - score tf-models| on kept detections: '
-                 f'{result["max_score_diff"]:.2e}; kept (and pasted) per '
-                 f'image: {result["kept_detections"]:.1f}')
+    lines.append('max |score ours, tf NMS - score tf-models| on kept '
+                 f'detections: {result["max_score_diff"]:.2e}')
+  lines.append(f'kept (and pasted) per image: {result["kept_detections"]:.1f}'
+               f'; the same detections with either NMS on '
+               f'{result["same_as_tf_nms"]} of {b} images')
   lines.append('export seconds: ' + ', '.join(
       f'{k} {v:.1f}' for k, v in result['export_seconds'].items()))
   return '\n'.join(lines)
@@ -195,8 +226,11 @@ def table(result: Dict[str, object], source: str) -> str:
 
 def result_line(result: Dict[str, object]) -> str:
   ours = result['ours'].fps
+  tf_nms = result['ours_tf_nms'].fps
   theirs: Optional[Timing] = result['tfmodels']
   if theirs is None:
-    return f'RESULT ours_fps={ours:.3f} tfmodels_fps=nan ratio=nan'
+    return (f'RESULT ours_fps={ours:.3f} tfmodels_fps=nan ratio=nan '
+            f'ours_tf_nms_fps={tf_nms:.3f} ratio_tf_nms=nan')
   return (f'RESULT ours_fps={ours:.3f} tfmodels_fps={theirs.fps:.3f} '
-          f'ratio={ours / theirs.fps:.3f}')
+          f'ratio={ours / theirs.fps:.3f} ours_tf_nms_fps={tf_nms:.3f} '
+          f'ratio_tf_nms={tf_nms / theirs.fps:.3f}')
