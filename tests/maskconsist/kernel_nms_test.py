@@ -171,9 +171,8 @@ class KernelDetectionGeneratorTest(tf.test.TestCase):
     batch, rois_n, classes, max_out = 2, 200, 5, 40
     y = rng.uniform(0, 50, [batch, rois_n, 1])
     x = rng.uniform(0, 80, [batch, rois_n, 1])
-    rois = tf.constant(np.concatenate(
-        [y, x, y + rng.uniform(4, 30, y.shape), x + rng.uniform(4, 30, x.shape)],
-        -1), tf.float32)
+    h, w = rng.uniform(4, 30, y.shape), rng.uniform(4, 30, x.shape)
+    rois = tf.constant(np.concatenate([y, x, y + h, x + w], -1), tf.float32)
     box_outputs = tf.constant(rng.normal(0, 0.5, [batch, rois_n, 4 * classes]),
                               tf.float32)
     class_outputs = tf.constant(rng.normal(0, 2, [batch, rois_n, classes]),
