@@ -113,5 +113,57 @@ class ExtractionTest(tf.test.TestCase):
     self.assertAllEqual(dense[:2], np.zeros((2, 21, 22)))
 
 
+
+class AgreementCamsTest(tf.test.TestCase):
+
+  def _result(self, high):
+    high = np.asarray(high, np.float32)
+    return {extraction.NPZ_KEYS: np.array([0, 2], np.int32),
+            extraction.NPZ_HIGH_RES: high,
+            extraction.NPZ_CAM: high[:, :, ::2]}
+
+  def test_minimum_renormalised(self):
+    # Class 0: model a is high on the left, b everywhere; class 2: a and b
+    # peak in different places.
+    a = self._result([[[1.0, 0.8, 0.1, 0.0]], [[0.2, 1.0, 0.5, 0.5]]])
+    b = self._result([[[0.9, 1.0, 1.0, 1.0]], [[0.5, 0.4, 1.0, 0.1]]])
+    got = extraction.agreement_cams([a, b])
+    self.assertAllEqual(got[extraction.NPZ_KEYS], [0, 2])
+    eps = 1e-5
+    # min: [0.9, 0.8, 0.1, 0.0] / 0.9 and [0.2, 0.4, 0.5, 0.1] / 0.5.
+    want = np.array([[[0.9, 0.8, 0.1, 0.0]], [[0.2, 0.4, 0.5, 0.1]]])
+    want /= np.array([0.9, 0.5])[:, None, None] + eps
+    self.assertAllClose(got[extraction.NPZ_HIGH_RES], want, atol=1e-6)
+    # The stride grid is combined on its own: [0.9, 0.1] and [0.2, 0.5].
+    self.assertAllClose(got[extraction.NPZ_CAM],
+                        [[[0.9 / (0.9 + eps), 0.1 / (0.9 + eps)]],
+                         [[0.2 / (0.5 + eps), 0.5 / (0.5 + eps)]]], atol=1e-6)
+
+  def test_one_result_is_itself(self):
+    a = self._result([[[1.0, 0.5]], [[0.25, 1.0]]])
+    got = extraction.agreement_cams([a])
+    self.assertAllClose(got[extraction.NPZ_HIGH_RES],
+                        a[extraction.NPZ_HIGH_RES], atol=1e-4)
+
+  def test_empty_frame(self):
+    empty = {extraction.NPZ_KEYS: np.zeros([0], np.int32),
+             extraction.NPZ_CAM: np.zeros([0, 2, 3]),
+             extraction.NPZ_HIGH_RES: np.zeros([0, 4, 6])}
+    got = extraction.agreement_cams([empty, empty])
+    self.assertEqual(got[extraction.NPZ_HIGH_RES].shape, (0, 4, 6))
+
+  def test_mismatches(self):
+    a = self._result([[[1.0, 0.5]], [[0.25, 1.0]]])
+    other = dict(a)
+    other[extraction.NPZ_KEYS] = np.array([0, 1], np.int32)
+    with self.assertRaisesRegex(ValueError, r'result 1 has classes \[0, 1\]'):
+      extraction.agreement_cams([a, other])
+    other = self._result([[[1.0, 0.5, 0.0]], [[0.25, 1.0, 0.0]]])
+    with self.assertRaisesRegex(ValueError, r'result 1 has \w+ of shape'):
+      extraction.agreement_cams([a, other])
+    with self.assertRaisesRegex(ValueError, 'at least one'):
+      extraction.agreement_cams([])
+
+
 if __name__ == '__main__':
   tf.test.main()

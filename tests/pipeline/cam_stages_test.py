@@ -53,7 +53,9 @@ class CamStagesTest(tf.test.TestCase):
     cross_fit['cam'] = {**cross_fit['cam'], 'cross_fit_folds': 2}
     cls.cross_fit = [
         cam.make_cam_train_stage(cross_fit, name='cam_train_cf'),
-        cam.make_cam_stage({}, name='cam_cf', train_stage='cam_train_cf')]
+        cam.make_cam_stage({}, name='cam_cf', train_stage='cam_train_cf'),
+        cam.make_cam_stage({'combine': 'min'}, name='cam_cf_min',
+                           train_stage='cam_train_cf')]
     cls.work = os.path.join(cls.root, 'work')
     cls.records = runner.run_stages(
         cls.stages + [cls.baseline] + cls.cross_fit, cls.work,
@@ -89,6 +91,42 @@ class CamStagesTest(tf.test.TestCase):
                            b.classifier.get_weights()[0])
     index = cam.frame_index(self.records['cam_cf'])
     self.assertLen(index['frames'], 24)
+
+  def test_combine_min(self):
+    # Every frame's CAMs are the agreement of both fold models' own CAMs;
+    # the held-out combination's differ.
+    train = self.records['cam_train_cf']
+    info = cam.cam_model_info(train)
+    ext = info['config']['extraction']
+    extractors = [extraction.CamExtractor(cam.load_cam_model(train, f),
+                                          ext['scales'], ext['flip'])
+                  for f in range(2)]
+    got_record = self.records['cam_cf_min']
+    self.assertEqual(got_record.config['combine'], 'min')
+    index = cam.frame_index(got_record)
+    self.assertLen(index['frames'], 24)
+    videos = {v['video_id'].decode(): v for v in
+              self.source.videos('train').as_numpy_iterator()}
+    differs = False
+    for frame in index['frames'][::5]:
+      video = videos[frame['video_id']]
+      t = frame['frame_index']
+      want = extraction.agreement_cams(
+          [e(video['frames'][t], video['frame_labels'][t], allow_empty=True)
+           for e in extractors])
+      got = extraction.load_cams(cam.cam_file(got_record, frame['video_id'],
+                                              frame['frame_name']))
+      held_out = extraction.load_cams(cam.cam_file(
+          self.records['cam_cf'], frame['video_id'], frame['frame_name']))
+      self.assertAllEqual(got['keys'], want['keys'])
+      self.assertAllClose(got['high_res'], want['high_res'], atol=2e-3)
+      differs |= not np.allclose(got['high_res'], held_out['high_res'],
+                                 atol=2e-2)
+    self.assertTrue(differs)
+
+  def test_unknown_combine(self):
+    with self.assertRaisesRegex(ValueError, "combine must be one of"):
+      cam.make_cam_stage({'combine': 'mean'})
 
   def test_cam_outputs(self):
     record = self.records[cam.CAM]

@@ -33,6 +33,11 @@ A result is a dict of numpy arrays, also the per-frame npz format of the
 
 A frame without labels is an error unless the caller passes allow_empty, in
 which case K = 0 (arrays [0, h, w]): the frame is all background.
+
+`agreement_cams` combines several models' CAMs of one frame (the 'cam'
+stage's `combine: 'min'` over the cross-fitted models): the per-location
+minimum of their normalised maps, normalised again, so a location keeps a
+class only as far as every model sees it there.
 """
 
 import io
@@ -181,6 +186,43 @@ class CamExtractor:
     cam /= cam.max(axis=(1, 2), keepdims=True) + _NORM_EPS
     high /= high.max(axis=(1, 2), keepdims=True) + _NORM_EPS
     return {NPZ_KEYS: valid, NPZ_CAM: cam, NPZ_HIGH_RES: high}
+
+
+def agreement_cams(results: Sequence[Dict[str, np.ndarray]]
+                  ) -> Dict[str, np.ndarray]:
+  """The per-location minimum of several models' CAMs of one frame.
+
+  Args:
+    results: CamExtractor outputs for the same frame and labels (same keys
+      and shapes), each class map with its peak at ~1.
+
+  Returns:
+    One result of the same format: for `cam` and `high_res`, the minimum
+    over the results, each class map divided by its maximum (+1e-5) as
+    CamExtractor does.
+
+  Raises:
+    ValueError: no results, or results of different classes or shapes.
+  """
+  if not results:
+    raise ValueError('agreement_cams needs at least one CAM result')
+  first = np.asarray(results[0][NPZ_KEYS])
+  for i, r in enumerate(results[1:], 1):
+    if not np.array_equal(np.asarray(r[NPZ_KEYS]), first):
+      raise ValueError(f'CAM result {i} has classes '
+                       f'{np.asarray(r[NPZ_KEYS]).tolist()}, result 0 has '
+                       f'{first.tolist()}')
+    for key in (NPZ_CAM, NPZ_HIGH_RES):
+      if np.shape(r[key]) != np.shape(results[0][key]):
+        raise ValueError(f'CAM result {i} has {key} of shape '
+                         f'{np.shape(r[key])}, result 0 '
+                         f'{np.shape(results[0][key])}')
+  out = {NPZ_KEYS: first}
+  for key in (NPZ_CAM, NPZ_HIGH_RES):
+    low = np.min(np.stack([np.asarray(r[key], np.float32)
+                           for r in results]), axis=0)
+    out[key] = low / (low.max(axis=(1, 2), keepdims=True) + _NORM_EPS)
+  return out
 
 
 def frame_stem(frame_name: str) -> str:

@@ -145,6 +145,11 @@ def _confusion_sum(summaries: List[Mapping[str, Any]], key: str,
   return confusion if has_gt else None
 
 
+COMBINE_HELD_OUT = 'held_out'
+COMBINE_MIN = 'min'
+COMBINES = (COMBINE_HELD_OUT, COMBINE_MIN)
+
+
 @dataclasses.dataclass(frozen=True)
 class CamTask(per_video.VideoTask):
   """The cam stage's per-video work (multi-scale + flip CAMs of its frames).
@@ -158,6 +163,8 @@ class CamTask(per_video.VideoTask):
   num_classes: int
   eval_threshold: float
   train_stage: str
+  # COMBINE_HELD_OUT or COMBINE_MIN (make_cam_stage).
+  combine: str = 'held_out'
 
   def setup(self) -> Tuple[List[extraction.CamExtractor], Any]:
     info = cam_model_info(self.train_record)
@@ -181,14 +188,18 @@ class CamTask(per_video.VideoTask):
       if os.path.exists(path):
         cams = extraction.load_cams(path)
       else:
-        fold = 0
-        if video_folds is not None:
-          if video_id not in video_folds:
-            raise ValueError(f'video {video_id} was not in any cross-fitting '
-                             f'fold of {self.train_stage}')
-          fold = video_folds[video_id]
-        cams = extractors[fold](video[keys.FRAMES][t],
-                                video[keys.FRAME_LABELS][t], allow_empty=True)
+        frame, labels = video[keys.FRAMES][t], video[keys.FRAME_LABELS][t]
+        if self.combine == COMBINE_MIN:
+          cams = extraction.agreement_cams(
+              [e(frame, labels, allow_empty=True) for e in extractors])
+        else:
+          fold = 0
+          if video_folds is not None:
+            if video_id not in video_folds:
+              raise ValueError(f'video {video_id} was not in any '
+                               f'cross-fitting fold of {self.train_stage}')
+            fold = video_folds[video_id]
+          cams = extractors[fold](frame, labels, allow_empty=True)
         extraction.save_cams(path, cams)
         computed += 1
       empty += int(len(cams[extraction.NPZ_KEYS]) == 0)
@@ -217,7 +228,7 @@ def _run_cam(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   task = CamTask(train_record, ctx.path(CAMS_DIR),
                  ctx.config['annotated_only'], len(class_names),
                  info['config']['extraction']['eval_threshold'],
-                 ctx.config['train_stage'])
+                 ctx.config['train_stage'], ctx.config['combine'])
   summaries = per_video.run_videos(
       task, source, split, ctx.directory,
       per_video.execution_of(ctx.resources),
@@ -239,9 +250,22 @@ def _run_cam(ctx: stage_lib.StageContext) -> Dict[str, Any]:
 
 def make_cam_stage(config: Mapping[str, Any], name: str = CAM,
                    train_stage: str = CAM_TRAIN) -> stage_lib.Stage:
-  """CAM extraction; config {'split': 'train', 'annotated_only': True}."""
-  config = {'split': 'train', 'annotated_only': True, **dict(config),
+  """CAM extraction.
+
+  Config {'split': 'train', 'annotated_only': True, 'combine':
+  'held_out'}. With cross-fitted CAM models, combine 'held_out' takes each
+  video's CAMs from the one model that never saw it; 'min' from every
+  model, keeping at each location the least any of them gives a class
+  (extraction.agreement_cams: the held-out model's spill over an unseen
+  background and the others' over the backgrounds they learned seldom
+  coincide). Not in IRN or the paper, which have one model.
+  """
+  config = {'split': 'train', 'annotated_only': True,
+            'combine': COMBINE_HELD_OUT, **dict(config),
             'train_stage': train_stage}
+  if config['combine'] not in COMBINES:
+    raise ValueError(f'{name}: combine must be one of {list(COMBINES)}, got '
+                     f'{config["combine"]!r}')
   return stage_lib.Stage(
       name=name, run=_run_cam, config=config, inputs=('data', train_stage),
       outputs=(CAMS_DIR, INDEX_JSON),
