@@ -104,8 +104,10 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         # backgrounds they trained on seldom coincide. Offline on the
         # training frames of seed 1 (every second frame), CAM mIoU 0.353
         # (class IoUs .84 .26 .25 .30 .12) held out, 0.435 (.93 .30 .30 .31
-        # .33) with 'min'; extraction costs four models' worth (~8 min
-        # instead of ~2; wsvis_tf/irn/README.md, "CAMs that every model
+        # .33) with 'min'; in the pipeline, seeds 1 and 2: every class
+        # >= 0.24, pseudo-label AP50 28.2 and 20.8 % instead of 16.3 and
+        # 15.3. Extraction costs four models' worth (17 min instead of ~4
+        # on loaded cores; wsvis_tf/irn/README.md, "CAMs that every model
         # agrees on").
         'cam': {'combine': 'min'},
         # Paper sec 4.2 (YouTube-VIS values): A = 2, T = P80; IRN's dense
