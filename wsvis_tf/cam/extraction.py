@@ -36,8 +36,10 @@ which case K = 0 (arrays [0, h, w]): the frame is all background.
 
 `agreement_cams` combines several models' CAMs of one frame (the 'cam'
 stage's `combine: 'min'` over the cross-fitted models): the per-location
-minimum of their normalised maps, normalised again, so a location keeps a
-class only as far as every model sees it there.
+minimum of their normalised maps, not normalised again, so a location keeps
+a class only as far as every model sees it there (a class the models place
+in different parts of the frame keeps a low peak instead of being blown up
+to 1 by a second normalisation).
 """
 
 import io
@@ -198,8 +200,8 @@ def agreement_cams(results: Sequence[Dict[str, np.ndarray]]
 
   Returns:
     One result of the same format: for `cam` and `high_res`, the minimum
-    over the results, each class map divided by its maximum (+1e-5) as
-    CamExtractor does.
+    over the results (each class map's peak is at most ~1, and below it
+    where the models' peaks do not coincide).
 
   Raises:
     ValueError: no results, or results of different classes or shapes.
@@ -219,9 +221,8 @@ def agreement_cams(results: Sequence[Dict[str, np.ndarray]]
                          f'{np.shape(results[0][key])}')
   out = {NPZ_KEYS: first}
   for key in (NPZ_CAM, NPZ_HIGH_RES):
-    low = np.min(np.stack([np.asarray(r[key], np.float32)
-                           for r in results]), axis=0)
-    out[key] = low / (low.max(axis=(1, 2), keepdims=True) + _NORM_EPS)
+    out[key] = np.min(np.stack([np.asarray(r[key], np.float32)
+                                for r in results]), axis=0)
   return out
 
 

@@ -99,16 +99,15 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
                       'log_every': 20, 'checkpoint_every': 100},
             'extraction': {'scales': [2.0, 1.0, 3.0, 4.0]}}},
         # Each frame's CAMs from all four models, the least any gives a class
-        # at each location (not in IRN, which has one model): the held-out
-        # model's spill over an unseen background and the others' over the
-        # backgrounds they trained on seldom coincide. Offline on the
-        # training frames of seed 1 (every second frame), CAM mIoU 0.353
-        # (class IoUs .84 .26 .25 .30 .12) held out, 0.435 (.93 .30 .30 .31
-        # .33) with 'min'; in the pipeline, seeds 1 and 2: every class
-        # >= 0.24, pseudo-label AP50 28.2 and 20.8 % instead of 16.3 and
-        # 15.3. Extraction costs four models' worth (17 min instead of ~4
-        # on loaded cores; wsvis_tf/irn/README.md, "CAMs that every model
-        # agrees on").
+        # at each location, not renormalised (not in IRN, which has one
+        # model): the held-out model's spill over an unseen background and
+        # the others' over the backgrounds they trained on seldom coincide.
+        # Seeds 0 and 1 (DDFlow and CAM models of make demo's runs): CAM
+        # mIoU 0.464 / 0.452, every class >= 0.29; pseudo-label AP50 20.6
+        # / 25.5 %, against 15.2 / 28.2 renormalised and - / 16.3 held out
+        # (wsvis_tf/irn/README.md, "CAMs that every model agrees on").
+        # Extraction costs four models' worth (4.4 min on idle cores,
+        # 12-13 min on loaded ones).
         'cam': {'combine': 'min'},
         # Paper sec 4.2 (YouTube-VIS values): A = 2, T = P80; IRN's dense
         # CRF, ~80 s here (on these 128x160 frames it raised the IR labels'
