@@ -102,10 +102,11 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         # at each location, not renormalised (not in IRN, which has one
         # model): the held-out model's spill over an unseen background and
         # the others' over the backgrounds they trained on seldom coincide.
-        # Seeds 0 and 1 (DDFlow and CAM models of make demo's runs): CAM
-        # mIoU 0.464 / 0.452, every class >= 0.29; pseudo-label AP50 20.6
-        # / 25.5 %, against 15.2 / 28.2 renormalised and - / 16.3 held out
-        # (wsvis_tf/irn/README.md, "CAMs that every model agrees on").
+        # Seeds 0, 1, 2 (DDFlow and CAM models of make demo's runs): CAM
+        # mIoU 0.464 / 0.452 / 0.452, every class >= 0.29; pseudo-label
+        # AP50 20.6 / 25.5 / 21.9 %, against 15.2 / 28.2 / 20.8
+        # renormalised and - / 16.3 / 15.3 held out (wsvis_tf/irn/README.md,
+        # "CAMs that every model agrees on").
         # Extraction costs four models' worth (4.4 min on idle cores,
         # 12-13 min on loaded ones).
         'cam': {'combine': 'min'},
