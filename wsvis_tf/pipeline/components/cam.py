@@ -164,7 +164,7 @@ class CamTask(per_video.VideoTask):
   eval_threshold: float
   train_stage: str
   # COMBINE_HELD_OUT or COMBINE_MIN (make_cam_stage).
-  combine: str = 'held_out'
+  combine: str = COMBINE_HELD_OUT
 
   def setup(self) -> Tuple[List[extraction.CamExtractor], Any]:
     info = cam_model_info(self.train_record)
