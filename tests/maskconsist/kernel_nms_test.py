@@ -181,7 +181,7 @@ class KernelDetectionGeneratorTest(tf.test.TestCase):
     v2 = detection_generator.DetectionGenerator(
         pre_nms_score_threshold=0.05, nms_iou_threshold=0.5,
         max_num_detections=max_out)
-    layer = kernel_nms.kernel_detection_generator(v2)
+    layer = kernel_nms.kernel_detection_generator(v2, rois_n)
     self.assertEqual(layer.get_config()['nms_version'], 'batched')
     got = layer(box_outputs, class_outputs, rois, shape)
     decoded = detection_generator.DetectionGenerator(apply_nms=False)(
@@ -208,7 +208,16 @@ class KernelDetectionGeneratorTest(tf.test.TestCase):
 
   def test_other_versions_unchanged(self):
     v1 = detection_generator.DetectionGenerator(nms_version='v1')
-    self.assertIs(kernel_nms.kernel_detection_generator(v1), v1)
+    self.assertIs(kernel_nms.kernel_detection_generator(v1, 100), v1)
+    no_nms = detection_generator.DetectionGenerator(apply_nms=False)
+    self.assertIs(kernel_nms.kernel_detection_generator(no_nms, 100), no_nms)
+
+  def test_top_k_under_the_proposals_keeps_v2(self):
+    det = detection_generator.DetectionGenerator(pre_nms_top_k=500)
+    self.assertIs(kernel_nms.kernel_detection_generator(det, 501), det)
+    self.assertEqual(
+        kernel_nms.kernel_detection_generator(det, 500).get_config()[
+            'nms_version'], 'batched')
 
   def test_no_swap_when_v2_top_k_drops_proposals(self):
     rois = roi_generator.MultilevelROIGenerator(test_num_proposals=1000)

@@ -124,21 +124,27 @@ class KernelNmsDetectionGenerator(detection_generator.DetectionGenerator):
 
 
 def kernel_detection_generator(
-    layer: detection_generator.DetectionGenerator
-) -> detection_generator.DetectionGenerator:
+    layer: detection_generator.DetectionGenerator,
+    num_proposals: int) -> detection_generator.DetectionGenerator:
   """The layer with nms_version='batched' where that is v2's result.
+
+  v2 keeps each class's top `pre_nms_top_k` proposals before its NMS;
+  'batched' has no such step, so the two agree only when that top-k keeps
+  every proposal. The whole rule for the swap is here.
 
   Args:
     layer: tf-models' DetectionGenerator as the factory built it.
+    num_proposals: the most proposals one image brings to the layer (the
+      ROI generator's `test_num_proposals`).
 
   Returns:
     A KernelNmsDetectionGenerator with the same config but nms_version
     'batched', or `layer` itself where the two would differ: another
-    version than v2 or no NMS (or, for the caller to ensure, a per-class
-    top-k under the number of proposals).
+    version than v2, no NMS, or a per-class top-k under `num_proposals`.
   """
   config: Dict[str, Any] = dict(layer.get_config())
-  if config['nms_version'] != 'v2' or not config['apply_nms']:
+  if (config['nms_version'] != 'v2' or not config['apply_nms'] or
+      num_proposals > config['pre_nms_top_k']):
     return layer
   config['nms_version'] = 'batched'
   return KernelNmsDetectionGenerator(**config)
@@ -154,13 +160,10 @@ def use_kernel_nms(roi_layer: roi_generator.MultilevelROIGenerator,
 
   Returns:
     The two layers to build the model with: KernelNmsROIGenerator with
-    roi_layer's config, and kernel_detection_generator(detection_layer)
-    unless the test-mode proposals outnumber the detection generator's
-    per-class top-k (then detection_layer unchanged).
+    roi_layer's config, and kernel_detection_generator(detection_layer,
+    its test-mode proposals).
   """
   roi_config = dict(roi_layer.get_config())
-  new_roi = KernelNmsROIGenerator(**roi_config)
-  det_config = detection_layer.get_config()
-  if roi_config['test_num_proposals'] > det_config.get('pre_nms_top_k', 0):
-    return new_roi, detection_layer
-  return new_roi, kernel_detection_generator(detection_layer)
+  return (KernelNmsROIGenerator(**roi_config),
+          kernel_detection_generator(detection_layer,
+                                     roi_config['test_num_proposals']))
