@@ -114,7 +114,7 @@ class FlowBoundaryConfig(base_config.Config):
       pair is pushed apart at most as hard (d_ij - lambda <= lambda) as one
       is pulled together; None: unclipped, eq 3 as written, under which the
       push grows with the speed difference and one fast object dominates
-      (measured in wsvis_tf/irn/README.md).
+      (measured in wsvis_tf/irn/MEASURED.md).
     pull: True is eq 3 (pairs with d_ij < lambda are pulled together);
       False keeps only its push of motion edges apart (see
       losses.flow_boundary_loss).

@@ -88,7 +88,7 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         # model, 0.31 with two, 0.45 on unseen videos). Four, not two: each
         # model sees 24 videos instead of 16, and with two folds one model
         # collapsed a class on two seeds of two (CAM mIoU 0.30 and 0.21;
-        # four folds 0.34 and 0.35; wsvis_tf/irn/README.md, "Why the quick
+        # four folds 0.34 and 0.35; wsvis_tf/irn/MEASURED.md, "Why the quick
         # preset's pseudo-labels are weak"). Training costs 3 models' worth,
         # ~6 min here instead of ~2.
         'cam_train': {'cam': {
@@ -105,7 +105,7 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         # Seeds 0, 1, 2 (DDFlow and CAM models of make demo's runs): CAM
         # mIoU 0.464 / 0.452 / 0.452, every class >= 0.29; pseudo-label
         # AP50 20.6 / 25.5 / 21.9 %, against 15.2 / 28.2 / 20.8
-        # renormalised and - / 16.3 / 15.3 held out (wsvis_tf/irn/README.md,
+        # renormalised and - / 16.3 / 15.3 held out (wsvis_tf/irn/MEASURED.md,
         # "CAMs that every model agrees on").
         # Extraction costs four models' worth (4.4 min on idle cores,
         # 12-13 min on loaded ones).
@@ -123,7 +123,7 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
         # pseudo-label AP50 was 4.9 %, at 320 7.7 %, exact flow);
         # inference on frames x2 (image_scale). f-Bound compares the flow
         # at the pair's ends (FlowBoundaryConfig; F' measured in
-        # wsvis_tf/irn/README.md), at weight 0.3, not the paper's 1 (at 1
+        # wsvis_tf/irn/MEASURED.md), at weight 0.3, not the paper's 1 (at 1
         # flowIRN's pseudo-labels were not above IRN's), and keeps eq 3's
         # push of motion edges but not its pull of every other pair
         # (pull: False; eq 3's pull also joins a static object to the
