@@ -36,6 +36,7 @@ from wsvis_tf.core import entry_point
 from wsvis_tf.flow import flow_store
 from wsvis_tf.maskconsist import diagnostics
 from wsvis_tf.maskconsist import matching
+from wsvis_tf.tracking import frame_predictions
 
 PROGRAM = 'diagnose_maskconsist'
 _WORK_DIR = flags.DEFINE_string('work_dir', None, 'A pipeline work dir.')
@@ -51,29 +52,20 @@ _IOU = flags.DEFINE_float('iou', 0.5, 'Mask IoU at which a label is its true '
 FrameKey = Tuple[str, int]
 
 
-def _frames(path: str) -> Tuple[Dict[FrameKey, List[Dict[str, Any]]],
-                                 Dict[FrameKey, Tuple[int, int]]]:
+def _frames(path: str, scores: bool = True
+           ) -> Tuple[Dict[FrameKey, List[Dict[str, Any]]],
+                      Dict[FrameKey, Tuple[int, int]]]:
   """(video, frame index) -> COCO annotations, and -> (height, width), for
-  every listed image."""
+  every image of a COCO frame file (frame_predictions.load checks it)."""
   try:
-    with open(path) as f:
-      data = json.load(f)
-    images = {im['id']: (im['file_name'].split('/')[0], int(im['frame_index']))
-              for im in data['images']}
-    sizes = {images[im['id']]: (int(im['height']), int(im['width']))
-             for im in data['images']}
-    out = {key: [] for key in images.values()}
-    for ann in data['annotations']:
-      out[images[ann['image_id']]].append(ann)
+    index = frame_predictions.load(path, scores=scores)
   except FileNotFoundError:
     raise ValueError(f'{path}: missing; run the pipeline stage that writes '
                      'it first') from None
-  except (json.JSONDecodeError, KeyError, TypeError, IndexError,
-          ValueError) as e:
-    raise ValueError(f'{path}: not a COCO file of frames listing file_name '
-                     f'<video>/<frame>, frame_index, height and width '
-                     f'({e!r})') from None
-  return out, sizes
+  frames = {(video, t): frame for video, by_t in index.items()
+            for t, frame in by_t.items()}
+  return ({key: f.annotations for key, f in frames.items()},
+          {key: (f.height, f.width) for key, f in frames.items()})
 
 
 def _instances(anns: List[Dict[str, Any]], size: Tuple[int, int],
@@ -116,9 +108,9 @@ def diagnose(work_dir: str, predictions_stage: str,
              iou: float) -> Tuple[collections.Counter, collections.Counter]:
   """(summed diagnose_pair counts with 'pairs', summed label_quality)."""
   truth, size = _frames(os.path.join(work_dir, 'data', 'ground_truth',
-                                     'train_frames.json'))
+                                     'train_frames.json'), scores=False)
   labels, _ = _frames(os.path.join(work_dir, 'pseudo_labels',
-                                   'pseudo_labels.json'))
+                                   'pseudo_labels.json'), scores=False)
   preds, _ = _frames(os.path.join(work_dir, predictions_stage,
                                   'train_predictions.json'))
   store = flow_store.FlowStore(os.path.join(work_dir, 'flow', 'flows'))

@@ -69,6 +69,19 @@ class LoadTest(absltest.TestCase):
     with self.assertRaisesRegex(ValueError, f'{path}: not a JSON file'):
       frame_predictions.load(path)
 
+  def test_ground_truth_without_scores(self):
+    coco = predictions_json(two_squares(2))
+    for ann in coco['annotations']:
+      del ann['score']
+    with self.assertRaisesRegex(ValueError, r"lacks field 'score'"):
+      frame_predictions.load(coco)
+    index = frame_predictions.load(coco, scores=False)
+    self.assertLen(index['v'][1].annotations, 2)
+    # A score that is there is still checked.
+    coco['annotations'][0]['score'] = float('inf')
+    with self.assertRaisesRegex(ValueError, 'score must be a finite number'):
+      frame_predictions.load(coco, scores=False)
+
   def test_bad_entries(self):
     def broken(edit):
       coco = predictions_json(two_squares(2))

@@ -83,12 +83,15 @@ def _int(entry: Any, key: str, where: str, minimum: int) -> int:
 
 
 def load(source: Union[str, Mapping[str, Any]],
-         name: Optional[str] = None) -> PredictionIndex:
+         name: Optional[str] = None,
+         scores: bool = True) -> PredictionIndex:
   """Reads a COCO frame predictions file and groups it per video and frame.
 
   Args:
     source: A path to the JSON, or its parsed dict.
     name: What to call it in errors (default: the path, or '<predictions>').
+    scores: Every annotation must have a score (predictions). False reads
+      a ground-truth file of the same layout, whose annotations have none.
 
   Returns:
     {video name: {frame index: FramePrediction}}; the video name is the
@@ -151,11 +154,12 @@ def load(source: Union[str, Mapping[str, Any]],
     frame = index[by_id[image_id][0]][by_id[image_id][1]]
     where = f'{where} (frame {frame.file_name!r})'
     _int(ann, 'category_id', where, 1)
-    score = _field(ann, 'score', where)
-    if (isinstance(score, bool) or not isinstance(score, (int, float))
-        or not math.isfinite(score)):
-      raise ValueError(f'{where}: score must be a finite number, got '
-                       f'{score!r}')
+    if scores or 'score' in ann:
+      score = _field(ann, 'score', where)
+      if (isinstance(score, bool) or not isinstance(score, (int, float))
+          or not math.isfinite(score)):
+        raise ValueError(f'{where}: score must be a finite number, got '
+                         f'{score!r}')
     segmentation = _field(ann, 'segmentation', where)
     if (not isinstance(segmentation, dict)
         or list(segmentation.get('size', ())) != [frame.height, frame.width]
