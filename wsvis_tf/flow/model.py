@@ -84,11 +84,22 @@ class FeaturePyramid(tf_keras.layers.Layer):
             'alpha': self.alpha}
 
 
+def _window(x: tf.Tensor, oy: int, ox: int, h: tf.Tensor,
+            w: tf.Tensor) -> tf.Tensor:
+  return x[:, oy:oy + h, ox:ox + w, :]
+
+
 def cost_volume(features1: tf.Tensor, features2: tf.Tensor,
                 radius: int) -> tf.Tensor:
   """Correlation of L2-normalised features over a (2r+1)^2 window.
 
   DDFlow: estimator's cost volume (extract_image_patches, zero padding).
+  Computed as (2r+1)^2 shifted products, with a hand-written gradient that
+  sums the shifts in a fixed order: autodiff would sum the shifted slices'
+  gradients with one AddN, whose rounding depends on run-time buffer reuse
+  (core/training.py), and tf.image.extract_patches (deterministic) is ~3x
+  slower forward and its gradient ~1.6x slower on CPU
+  (experiments/bench_flow_step.py).
 
   Args:
     features1: [B, h, w, C] float32, already L2-normalised over channels.
@@ -97,20 +108,38 @@ def cost_volume(features1: tf.Tensor, features2: tf.Tensor,
 
   Returns:
     [B, h, w, (2r+1)^2] float32; channel (dy + r) * (2r + 1) + (dx + r) is
-    <f1(y, x), f2(y + dy, x + dx)>.
+    <f1(y, x), f2(y + dy, x + dx)>, 0 where (y + dy, x + dx) is outside.
   """
   size = 2 * radius + 1
-  padded = tf.pad(features2, [[0, 0], [radius, radius], [radius, radius],
-                              [0, 0]])
-  # One op for every shifted window (rather than (2r+1)^2 slices of
-  # `padded`): autodiff would sum those slices' gradients with an AddN whose
-  # rounding depends on run-time buffer reuse (core/training.py).
-  patches = tf.image.extract_patches(padded, [1, size, size, 1],
-                                     [1, 1, 1, 1], [1, 1, 1, 1], 'VALID')
-  shape = tf.shape(features1)
-  patches = tf.reshape(patches, [shape[0], shape[1], shape[2], size * size,
-                                 shape[3]])
-  return tf.reduce_sum(patches * features1[:, :, :, tf.newaxis, :], axis=-1)
+  pad = [[0, 0], [radius, radius], [radius, radius], [0, 0]]
+  offsets = [(a, b) for a in range(size) for b in range(size)]
+
+  @tf.custom_gradient
+  def correlate(f1, f2):
+    h, w = tf.shape(f1)[1], tf.shape(f1)[2]
+    padded2 = tf.pad(f2, pad)
+    volume = tf.stack(
+        [tf.reduce_sum(f1 * _window(padded2, a, b, h, w), axis=-1)
+         for a, b in offsets], axis=-1)
+
+    def grad(upstream):
+      # d/d f1(y): sum_k g_k(y) f2(y + s_k); d/d f2(z): sum_k g_k(z - s_k)
+      # f1(z - s_k), read from g and f1 padded by r at offset 2r - (a, b).
+      padded_g = tf.pad(upstream, pad)
+      padded1 = tf.pad(f1, pad)
+      grad1, grad2 = None, None
+      for k, (a, b) in enumerate(offsets):
+        term1 = upstream[..., k:k + 1] * _window(padded2, a, b, h, w)
+        term2 = (_window(padded_g[..., k:k + 1], 2 * radius - a,
+                         2 * radius - b, h, w) *
+                 _window(padded1, 2 * radius - a, 2 * radius - b, h, w))
+        grad1 = term1 if grad1 is None else grad1 + term1
+        grad2 = term2 if grad2 is None else grad2 + term2
+      return grad1, grad2
+
+    return volume, grad
+
+  return correlate(features1, features2)
 
 
 def center_feature_pair(features1: tf.Tensor, features2: tf.Tensor,
