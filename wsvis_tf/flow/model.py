@@ -97,9 +97,9 @@ def cost_volume(features1: tf.Tensor, features2: tf.Tensor,
   Computed as (2r+1)^2 shifted products, with a hand-written gradient that
   sums the shifts in a fixed order: autodiff would sum the shifted slices'
   gradients with one AddN, whose rounding depends on run-time buffer reuse
-  (core/training.py), and tf.image.extract_patches (deterministic) is ~3x
-  slower forward and its gradient ~1.6x slower on CPU
-  (experiments/bench_flow_step.py).
+  (core/training.py). DDFlow's tf.image.extract_patches form
+  (cost_volume_patches) gives the same values but is slower on CPU, under
+  XLA most of all (experiments/bench_flow_step.py).
 
   Args:
     features1: [B, h, w, C] float32, already L2-normalised over channels.
@@ -140,6 +140,24 @@ def cost_volume(features1: tf.Tensor, features2: tf.Tensor,
     return volume, grad
 
   return correlate(features1, features2)
+
+
+def cost_volume_patches(features1: tf.Tensor, features2: tf.Tensor,
+                        radius: int) -> tf.Tensor:
+  """cost_volume in DDFlow's form (tf.image.extract_patches), autodiffed.
+
+  The same values as cost_volume; kept as the reference its gradient is
+  tested against and as the baseline of experiments/bench_flow_step.py.
+  """
+  size = 2 * radius + 1
+  padded = tf.pad(features2, [[0, 0], [radius, radius], [radius, radius],
+                              [0, 0]])
+  patches = tf.image.extract_patches(padded, [1, size, size, 1],
+                                     [1, 1, 1, 1], [1, 1, 1, 1], 'VALID')
+  shape = tf.shape(features1)
+  patches = tf.reshape(patches, [shape[0], shape[1], shape[2], size * size,
+                                 shape[3]])
+  return tf.reduce_sum(patches * features1[:, :, :, tf.newaxis, :], axis=-1)
 
 
 def center_feature_pair(features1: tf.Tensor, features2: tf.Tensor,

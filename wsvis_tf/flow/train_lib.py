@@ -294,7 +294,7 @@ def _write_images(predict_fn, eval_pairs, step: int) -> None:
                    np.concatenate(tiles, axis=1)[None], step=step)
 
 
-def _make_step_fn(model, optimizer, stage: str, cfg: config_lib.FlowConfig,
+def make_step_fn(model, optimizer, stage: str, cfg: config_lib.FlowConfig,
                   strategy: tf.distribute.Strategy, jit_compile: bool):
   """A tf.function running one distributed training step of `stage`.
 
@@ -424,7 +424,7 @@ def train(config: config_lib.FlowConfig, data: train_data.PairData,
         data, tcfg.batch_size, tcfg.seed + int(step_var.numpy()), tcfg.flip,
         tcfg.temporal_swap, teacher, patch)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
-    step_fn = _make_step_fn(model, optimizer, stage, config, strategy,
+    step_fn = make_step_fn(model, optimizer, stage, config, strategy,
                             jit_compile)
     while int(step_var.numpy()) < end:
       out = step_fn(iterator)
