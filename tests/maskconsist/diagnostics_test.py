@@ -3,6 +3,7 @@
 import numpy as np
 from absl.testing import absltest
 
+from tests.maskconsist import scenes
 from wsvis_tf.maskconsist import diagnostics
 from wsvis_tf.maskconsist import matching
 
@@ -10,15 +11,11 @@ H, W = 20, 30
 
 
 def box(y1, x1, y2, x2):
-  m = np.zeros([H, W], bool)
-  m[y1:y2, x1:x2] = True
-  return m
+  return scenes.box_mask(y1, x1, y2, x2, H, W)
 
 
 def inst(masks, classes, scores=None):
-  if not masks:
-    return matching.Instances.empty(H, W, with_scores=scores is not None)
-  return matching.Instances.from_masks(np.stack(masks), classes, scores)
+  return scenes.instances(masks, classes, scores, H, W)
 
 
 class ClassifyAddedTest(absltest.TestCase):

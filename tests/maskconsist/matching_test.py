@@ -6,21 +6,18 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
+from tests.maskconsist import scenes
 from wsvis_tf.maskconsist import matching
 
 H, W = 24, 32
 
 
 def _box_mask(y1, x1, y2, x2, h=H, w=W):
-  m = np.zeros((h, w), bool)
-  m[y1:y2, x1:x2] = True
-  return m
+  return scenes.box_mask(y1, x1, y2, x2, h, w)
 
 
 def _instances(masks, classes, scores=None):
-  if not masks:
-    return matching.Instances.empty(H, W, with_scores=scores is not None)
-  return matching.Instances.from_masks(np.stack(masks), classes, scores)
+  return scenes.instances(masks, classes, scores, H, W)
 
 
 def _zero_flow():
