@@ -5,9 +5,9 @@ r"""Trains DDFlow (paper sec 4.2) unsupervised on a video source's frames.
 
 trains the `quick` preset on wsvis_synthetic/default (built into --data_dir on
 first use, ~10 s): 400 photometric + 2,600 census/occlusion steps, batch 4,
-128x160. Measured: 24.8 min wall (2.07 steps/s) on 2 CPU cores shared with
-another engineer's jobs, ~20 min on idle ones; bench EPE 0.155 px vs DIS
-0.173 px (wsvis_tf/flow/README.md). `--preset=smoke` runs a few steps in
+128x160. Measured: 12.1 min wall (4.2 steps/s) on 2 CPU cores; bench EPE
+0.142 px vs DIS 0.173 px (wsvis_tf/flow/README.md, "Where the training time
+goes"). `--preset=smoke` runs a few steps in
 ~1 min; `--preset=paper` is the original 100k + 300k + 300k recipe (GPUs).
 
 Rerunning the same command resumes from the latest checkpoint in

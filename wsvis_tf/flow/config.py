@@ -9,9 +9,11 @@ from a dict or YAML and locked. Three named presets:
          cores: a narrow 4-level DDFlow with centred features
          (ModelConfig.center_features, not in DDFlow), 400 photometric +
          2,600 census/occlusion steps (no distillation stage), batch 4,
-         lr 4e-4 halved every 1,000 steps. Measured: 24.8 min wall, 2.07
-         steps/s, on 2 cores shared with other jobs (~20 min idle);
-         validation EPE 0.155 px vs DIS 0.173 px (wsvis_tf/flow/README.md).
+         lr 4e-4 halved every 1,000 steps. Measured: 12.1 min wall, 4.2
+         steps/s, on 2 CPU cores (22-25 min, ~2.1-2.3 steps/s, before
+         the shifted-product cost volume, README "Where the training
+         time goes"); bench EPE 0.142 and 0.144 px (seeds 0, 1) vs
+         DIS 0.173 px.
          Run: nice -n 10 python experiments/train_flow.py --preset=quick
          --model_dir=work/flow_quick --data_dir=work/tfds
   paper  the original DDFlow network and recipe (REFERENCES.md sec 3):

@@ -70,9 +70,10 @@ _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
     },
     'quick': {
         'data': {'builder_config': 'default'},
-        # DDFlow, quick preset (wsvis_tf/flow/config.py): 3,000 steps, 25 min
-        # measured on 2 shared CPU cores (2.1 steps/s), then ~1 min of
-        # extraction.
+        # DDFlow, quick preset (wsvis_tf/flow/config.py): 3,000 steps, 12 min
+        # measured on 2 CPU cores (4.2 steps/s; 22-25 min before the
+        # shifted-product cost volume, wsvis_tf/flow/README.md), then ~0.5
+        # min of extraction.
         'flow_train': {'preset': 'quick', 'eval_pairs': 32},
         'flow': {'batch_size': 8},
         'contact_sheet': {'split': 'train', 'num_videos': 4,
