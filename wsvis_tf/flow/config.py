@@ -12,7 +12,7 @@ from a dict or YAML and locked. Three named presets:
          lr 4e-4 halved every 1,000 steps. Measured: 12.1 min wall, 4.2
          steps/s, on 2 CPU cores (22-25 min, ~2.1-2.3 steps/s, before
          the shifted-product cost volume, README "Where the training
-         time goes"); bench EPE 0.142 and 0.144 px (seeds 0, 1) vs
+         time goes"); bench EPE 0.142, 0.144, 0.153 px (seeds 0-2) vs
          DIS 0.173 px.
          Run: nice -n 10 python experiments/train_flow.py --preset=quick
          --model_dir=work/flow_quick --data_dir=work/tfds
