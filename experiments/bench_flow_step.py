@@ -18,7 +18,6 @@ a table and a last line
 ratios hold when other jobs share the cores, the absolute times do not.
 """
 
-import contextlib
 import time
 from typing import Dict, List, Tuple
 from unittest import mock
@@ -47,12 +46,6 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Weights and frames.')
 
 COST_VOLUMES = {'shifts': model_lib.cost_volume,
                 'extract_patches': model_lib.cost_volume_patches}
-
-
-@contextlib.contextmanager
-def _cost_volume(name: str):
-  with mock.patch.object(model_lib, 'cost_volume', COST_VOLUMES[name]):
-    yield
 
 
 def _time_variant(config: config_lib.FlowConfig, image_size: Tuple[int, int],
@@ -103,7 +96,7 @@ def main(argv):
   for stage in stages:
     for name in COST_VOLUMES:
       for jit in (True, False):
-        with _cost_volume(name):
+        with mock.patch.object(model_lib, 'cost_volume', COST_VOLUMES[name]):
           ms, loss = _time_variant(config, image_size, stage, jit, frames)
         times[(stage, name, jit)] = ms
         print(f'{stage:<18}{name:<17}{"on" if jit else "off":<5}{ms:>9.1f}'
