@@ -73,10 +73,17 @@ def main(argv):
                            force=FLAGS.force, until=_UNTIL.value)
   print(f'\nwsvis-tf pipeline on {FLAGS.dataset} ({FLAGS.preset}), '
         f'work dir {work_dir}')
-  print(f'{"stage":18s} {"status":8s} {"wall s":>8s}  outputs')
+  # peak MiB: the process's resident-set high-water mark when the stage
+  # finished (in the run that wrote its record), so it grows at the stage
+  # that set it.
+  print(f'{"stage":18s} {"status":8s} {"wall s":>8s} {"peak MiB":>9s}  '
+        'outputs')
   for name, rec in records.items():
     outs = ', '.join(rec.path(o) for o in rec.outputs)
-    print(f'{name:18s} {rec.status:8s} {rec.wall_time_s:8.1f}  {outs}')
+    peak = (f'{rec.peak_rss_mb["process"]:9.0f}' if rec.peak_rss_mb
+            else f'{"-":>9s}')
+    print(f'{name:18s} {rec.status:8s} {rec.wall_time_s:8.1f} {peak}  '
+          f'{outs}')
   if 'contact_sheet' in records:
     print(f'\nContact sheet: {records["contact_sheet"].path("contact_sheet.png")}')
   if 'pseudo_labels' in records:

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 from absl.testing import absltest
 
@@ -149,6 +151,55 @@ class MetricsTest(absltest.TestCase):
       text = f.read()
     self.assertNotIn('NaN', text)
     json.loads(text)
+
+
+def _current_rss_mib() -> float:
+  """This process's resident set now (Linux /proc), in MiB."""
+  with open('/proc/self/status') as f:
+    for line in f:
+      if line.startswith('VmRSS:'):
+        return int(line.split()[1]) / 1024
+  raise AssertionError('no VmRSS in /proc/self/status')
+
+
+class PeakMemoryTest(absltest.TestCase):
+
+  @absltest.skipUnless(os.path.exists('/proc/self/status'), 'Linux only')
+  def test_records_the_peak_a_stage_sets(self):
+    work = self.create_tempdir().full_path
+    held = {}
+    mib = 256
+
+    def big(ctx):
+      # Written bytes (not calloc's untouched pages) are resident.
+      held['before_rss'] = _current_rss_mib()
+      held['before_peak'] = runner.peak_rss_mb()['process']
+      block = b'\x01' * (mib << 20)
+      atomic_io.write_text(ctx.path('x.txt'), str(block[-1]))
+      del block
+
+    def child(ctx):
+      subprocess.run([sys.executable, '-c', f"b = b'\\x01' * ({mib} << 20)"],
+                     check=True)
+      atomic_io.write_text(ctx.path('y.txt'), 'y')
+
+    records = runner.run_stages(
+        [stage_lib.Stage('big', big, outputs=('x.txt',)),
+         stage_lib.Stage('child', child, outputs=('y.txt',))], work)
+    peak = records['big'].peak_rss_mb['process']
+    # MiB, not KiB or bytes: at least the block over the resident set before
+    # it, at most that plus slack (or the earlier high-water mark).
+    self.assertGreaterEqual(peak, held['before_rss'] + mib - 8)
+    self.assertLessEqual(peak, max(held['before_peak'],
+                                   held['before_rss'] + mib + 64))
+    self.assertGreaterEqual(records['child'].peak_rss_mb['children'], mib)
+    self.assertGreaterEqual(records['child'].peak_rss_mb['process'], peak)
+    with open(os.path.join(work, 'big', 'stage.json')) as f:
+      self.assertEqual(json.load(f)['peak_rss_mb'],
+                       records['big'].peak_rss_mb)
+    # Reloaded (a skipped stage) it is the recorded one.
+    self.assertEqual(stage_lib.StageRecord.load(
+        os.path.join(work, 'big')).peak_rss_mb, records['big'].peak_rss_mb)
 
 
 if __name__ == '__main__':

@@ -4,7 +4,9 @@ import datetime
 import json
 import math
 import os
+import resource
 import shutil
+import sys
 import time
 from typing import Any, Dict, Mapping, Optional, Sequence
 
@@ -48,6 +50,22 @@ def _json_safe_metrics(stage_name: str, metrics: Mapping[str, Any]
         v = None
     out[str(k)] = v
   return out
+
+
+def peak_rss_mb() -> Dict[str, float]:
+  """{'process', 'children'}: resident-set high-water marks so far, in MiB.
+
+  'process' is this process's; 'children' the largest of its finished
+  child processes' (Beam's multi-processing workers, for example), 0 when
+  none has finished. Both only grow over a process's life.
+  """
+  # ru_maxrss is in KiB on Linux, in bytes on macOS.
+  unit = 1 if sys.platform == 'darwin' else 1024
+  marks = {}
+  for key, who in (('process', resource.RUSAGE_SELF),
+                   ('children', resource.RUSAGE_CHILDREN)):
+    marks[key] = round(resource.getrusage(who).ru_maxrss * unit / 2**20, 1)
+  return marks
 
 
 def _read_running(directory: str) -> Optional[str]:
@@ -144,10 +162,12 @@ def run_stages(stages: Sequence[stage_lib.Stage],
         wall_time_s=round(wall, 3),
         finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
         version=s.version,
+        peak_rss_mb=peak_rss_mb(),
         status='ran')
     record.save()
     os.remove(os.path.join(directory, stage_lib.RUNNING_FILE))
-    logging.info('[%s] done in %.1f s %s', s.name, wall,
+    logging.info('[%s] done in %.1f s (peak RSS %.0f MiB) %s', s.name, wall,
+                 record.peak_rss_mb['process'],
                  json.dumps(metrics, sort_keys=True) if metrics else '')
     records[s.name] = record
     if s.name == until:

@@ -102,6 +102,12 @@ class StageRecord:
   wall_time_s: float
   finished_at: str
   version: int = 1
+  # Resident-set high-water marks in MiB when the stage finished
+  # (runner.peak_rss_mb): {'process': the pipeline process, 'children': its
+  # largest finished child, e.g. a Beam worker}. The process's mark only
+  # grows, so the stage at which it grows is the one that set it. None in
+  # records written before it was kept.
+  peak_rss_mb: Optional[Dict[str, float]] = None
   # 'ran' or 'skipped' in this invocation; not saved.
   status: str = dataclasses.field(default='loaded', compare=False)
 

@@ -148,10 +148,14 @@ def semantic_lines(evaluation: Mapping[str, Any]) -> List[str]:
 
 
 def wall_time_table(records: Sequence[stage_lib.StageRecord]) -> str:
-  rows = [[r.name, f'{r.wall_time_s:.1f}', r.finished_at] for r in records]
+  """Each stage's wall time and the pipeline process's peak RSS after it
+  (StageRecord.peak_rss_mb; '-' in records without it)."""
+  rows = [[r.name, f'{r.wall_time_s:.1f}',
+           f'{r.peak_rss_mb["process"]:.0f}' if r.peak_rss_mb else '-',
+           r.finished_at] for r in records]
   total = sum(r.wall_time_s for r in records)
-  rows.append(['**total**', f'**{total:.1f}**', ''])
-  return _table(['stage', 'wall s', 'finished'], rows)
+  rows.append(['**total**', f'**{total:.1f}**', '', ''])
+  return _table(['stage', 'wall s', 'peak RSS MiB', 'finished'], rows)
 
 
 # --- images -----------------------------------------------------------------
@@ -439,7 +443,8 @@ def _run(ctx: stage_lib.StageContext) -> Dict[str, Any]:
               'Each segmenter\'s frame predictions tracked with UnOVOST, '
               'scored with the YouTube-VIS metric.', '',
               video_table(evaluation), ''] + semantic_lines(evaluation) + ['']
-  lines += ['## Stage wall times', '', wall_time_table(records), '']
+  lines += ['## Stage wall times and peak memory', '',
+            wall_time_table(records), '']
   image_lines, sizes = _images(ctx, names)
   if image_lines:
     lines += ['## Frames and tracks', ''] + image_lines
