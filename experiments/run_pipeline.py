@@ -80,10 +80,8 @@ def main(argv):
         'outputs')
   for name, rec in records.items():
     outs = ', '.join(rec.path(o) for o in rec.outputs)
-    peak = (f'{rec.peak_rss_mb["process"]:9.0f}' if rec.peak_rss_mb
-            else f'{"-":>9s}')
-    print(f'{name:18s} {rec.status:8s} {rec.wall_time_s:8.1f} {peak}  '
-          f'{outs}')
+    print(f'{name:18s} {rec.status:8s} {rec.wall_time_s:8.1f} '
+          f'{rec.peak_text():>9s}  {outs}')
   if 'contact_sheet' in records:
     print(f'\nContact sheet: {records["contact_sheet"].path("contact_sheet.png")}')
   if 'pseudo_labels' in records:

@@ -200,6 +200,7 @@ class PeakMemoryTest(absltest.TestCase):
     # Reloaded (a skipped stage) it is the recorded one.
     self.assertEqual(stage_lib.StageRecord.load(
         os.path.join(work, 'big')).peak_rss_mb, records['big'].peak_rss_mb)
+    self.assertEqual(records['big'].peak_text(), f'{peak:.0f}')
 
 
 if __name__ == '__main__':

@@ -120,6 +120,13 @@ class StageRecord:
   def path(self, relative: str = '') -> str:
     return os.path.join(self.directory, relative)
 
+  def peak_text(self) -> str:
+    """The pipeline process's peak RSS after this stage, whole MiB, or '-'
+    for a record written before it was kept."""
+    if not self.peak_rss_mb:
+      return '-'
+    return f'{self.peak_rss_mb["process"]:.0f}'
+
   def to_json(self) -> Dict[str, Any]:
     d = dataclasses.asdict(self)
     d.pop('directory')

@@ -150,9 +150,8 @@ def semantic_lines(evaluation: Mapping[str, Any]) -> List[str]:
 def wall_time_table(records: Sequence[stage_lib.StageRecord]) -> str:
   """Each stage's wall time and the pipeline process's peak RSS after it
   (StageRecord.peak_rss_mb; '-' in records without it)."""
-  rows = [[r.name, f'{r.wall_time_s:.1f}',
-           f'{r.peak_rss_mb["process"]:.0f}' if r.peak_rss_mb else '-',
-           r.finished_at] for r in records]
+  rows = [[r.name, f'{r.wall_time_s:.1f}', r.peak_text(), r.finished_at]
+          for r in records]
   total = sum(r.wall_time_s for r in records)
   rows.append(['**total**', f'**{total:.1f}**', '', ''])
   return _table(['stage', 'wall s', 'peak RSS MiB', 'finished'], rows)
