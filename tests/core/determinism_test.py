@@ -82,6 +82,50 @@ class DeterminismTest(tf.test.TestCase):
                                        tf.zeros([2, 4])).graph
     self.assertEqual(training.add_n_with_three_or_more_inputs(graph), [])
 
+  def test_random_detector_finds_draws_in_parallel_loops(self):
+    def shuffled(v):
+      return tf.random.shuffle(tf.range(50)) + v
+
+    def stateless(v):
+      return tf.random.stateless_uniform([3], [1, 2], maxval=9,
+                                         dtype=tf.int32) + v
+
+    def traced(fn):
+      return tf.function(fn).get_concrete_function(
+          tf.TensorSpec([4], tf.int32)).graph
+
+    # tf.map_fn runs 10 iterations in parallel by default.
+    found = training.stateful_random_in_parallel_loops(
+        traced(lambda x: tf.map_fn(shuffled, x)))
+    self.assertLen(found, 1)
+    self.assertIn('RandomShuffle', found[0])
+    # Found through a cond and a nested function in the loop's body.
+    self.assertNotEmpty(training.stateful_random_in_parallel_loops(traced(
+        lambda x: tf.map_fn(lambda v: tf.cond(
+            v > 0, lambda: tf.function(shuffled)(v),
+            lambda: tf.range(50) + v), x))))
+    # One iteration at a time, a stateless draw, or a draw outside a loop.
+    for fn in (lambda x: tf.map_fn(shuffled, x, parallel_iterations=1),
+               lambda x: tf.map_fn(stateless, x),
+               lambda x: tf.random.shuffle(x)):
+      self.assertEqual(
+          training.stateful_random_in_parallel_loops(traced(fn)), [])
+
+  def test_sequential_loop_draws_repeat_with_the_seed(self):
+    # The remedy the detector asks for: one iteration at a time, the same
+    # seed gives the same draws in every iteration (in parallel, iterations
+    # swap their draws now and then: 2 distinct outputs in 40 reps here).
+    def outputs(parallel):
+      got = set()
+      for _ in range(20):
+        training.seed_everything(0)
+        fn = tf.function(lambda x: tf.map_fn(
+            lambda v: tf.random.shuffle(tf.range(2000)) + v, x,
+            parallel_iterations=parallel))
+        got.add(fn(tf.zeros([8], tf.int32)).numpy().tobytes())
+      return got
+    self.assertLen(outputs(1), 1)
+
   def test_group_norm_equals_tf_keras(self):
     norm = tf_keras.layers.GroupNormalization(groups=4, epsilon=1e-5)
     x = tf.constant(np.random.default_rng(0).normal(

@@ -8,6 +8,7 @@ import tf_keras
 
 from official.core import train_utils
 from tests.maskconsist import fixtures
+from wsvis_tf.core import training
 from wsvis_tf.maskconsist import keys
 from wsvis_tf.maskconsist import matching
 from wsvis_tf.maskconsist import matching_op
@@ -31,8 +32,8 @@ class TaskTest(tf.test.TestCase):
     batch = next(iter(task.build_inputs(params.task.train_data)))
     return task, model, optimizer, batch
 
-  def _step(self, task, model, optimizer, batch, fn=None):
-    metrics = task.build_metrics(training=True)
+  def _step(self, task, model, optimizer, batch, fn=None, metrics=None):
+    metrics = metrics or task.build_metrics(training=True)
     before = [v.numpy() for v in model.trainable_variables]
     fn = fn or tf.function(task.train_step)
     logs = fn(batch, model=model, optimizer=optimizer, metrics=metrics)
@@ -56,12 +57,19 @@ class TaskTest(tf.test.TestCase):
       model._get_backbone_and_decoder_features = counting
       # pylint: enable=protected-access
       step = tf.function(task.train_step)
+      metrics = task.build_metrics(training=True)
       logs, results, changed = self._step(task, model, optimizer, batch,
-                                          step)
+                                          step, metrics)
       # The backbone runs once per step, on both frames of both pairs: one
       # call per trace (tf.function traces twice when the optimizer creates
       # its slots on the first call).
       self.assertLen(calls, step.experimental_get_tracing_count())
+      # Reproducible from its seed: no stateful random op in a parallel
+      # loop (the RPN labeler's anchor sampling under tf.map_fn).
+      graph = step.get_concrete_function(
+          batch, model=model, optimizer=optimizer,
+          metrics=metrics).graph
+      self.assertEqual(training.stateful_random_in_parallel_loops(graph), [])
       self.assertEqual(calls[0][0], 4)
       self.assertTrue(np.isfinite(float(logs['loss'])), maskconsist)
       for name in task_lib.LOSS_NAMES:

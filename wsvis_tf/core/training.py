@@ -29,6 +29,13 @@ def seed_everything(seed: int) -> None:
   arithmetic optimizer, which folds chains of binary adds into AddN, is
   turned off here.
 
+  Nor is a stateful random op (tf.random.shuffle, uniform, ...) inside a
+  while loop that runs iterations in parallel (tf.map_fn's default of 10):
+  its iterations draw from one kernel's stream in the order the threads
+  reach it, so which iteration gets which numbers varies from run to run.
+  Such loops run with parallel_iterations=1
+  (stateful_random_in_parallel_loops finds them in a traced step).
+
   All of it is process-wide and stays on.
   """
   tf_keras.utils.set_random_seed(int(seed))
@@ -51,6 +58,61 @@ def add_n_with_three_or_more_inputs(graph) -> list:
       if len([i for i in node.input if not i.startswith('^')]) >= 3:
         found.append(node.name)
   return found
+
+
+# Op types that draw from a kernel's own random stream (the stateless_*
+# ops, keyed on an explicit seed, are not among them).
+STATEFUL_RANDOM_OPS = frozenset({
+    'Multinomial', 'ParameterizedTruncatedNormal', 'RandomCrop',
+    'RandomGamma', 'RandomPoisson', 'RandomPoissonV2', 'RandomShuffle',
+    'RandomStandardNormal', 'RandomUniform', 'RandomUniformInt',
+    'StatefulRandomBinomial', 'StatefulStandardNormal',
+    'StatefulStandardNormalV2', 'StatefulTruncatedNormal',
+    'StatefulUniform', 'StatefulUniformFullInt', 'StatefulUniformInt',
+    'TruncatedNormal'})
+_WHILE_OPS = ('While', 'StatelessWhile')
+
+
+def stateful_random_in_parallel_loops(graph) -> list:
+  """Stateful random ops a tf.Graph runs inside a while loop whose
+  parallel_iterations is above 1, as 'loop/op' names (seed_everything): the
+  iterations race for the kernel's stream, so a reproducible step has none.
+
+  A loop's body is searched with every function it calls (nested loops,
+  conds, function calls) and the nodes of the graph itself.
+  """
+  graph_def = graph.as_graph_def()
+  functions = {f.signature.name: f for f in graph_def.library.function}
+
+  def called(node):
+    for attr in node.attr.values():
+      if attr.HasField('func'):
+        yield attr.func.name
+      for func in attr.list.func:
+        yield func.name
+
+  def random_ops(name, seen):
+    if name in seen or name not in functions:
+      return []
+    seen.add(name)
+    found = []
+    for node in functions[name].node_def:
+      if node.op in STATEFUL_RANDOM_OPS:
+        found.append(node.name)
+      for inner in called(node):
+        found.extend(random_ops(inner, seen))
+    return found
+
+  found = []
+  nodes = list(graph_def.node)
+  for function in functions.values():
+    nodes.extend(function.node_def)
+  for node in nodes:
+    if (node.op in _WHILE_OPS and
+        node.attr['parallel_iterations'].i > 1):
+      for op in random_ops(node.attr['body'].func.name, set()):
+        found.append(f'{node.name}/{op}')
+  return sorted(set(found))
 
 
 def default_strategy() -> tf.distribute.Strategy:

@@ -271,8 +271,13 @@ def rpn_targets_batch(labeler: anchor.RpnAnchorLabeler,
     anchors, b, c = args
     return rpn_targets(labeler, anchors, b, c)
 
+  # One image at a time: the labeler subsamples anchors with a stateful
+  # tf.random.shuffle, whose draws parallel iterations would share in
+  # thread order (core/training.seed_everything), so a seeded run would not
+  # repeat itself.
   return tf.map_fn(one, (dict(anchor_boxes), boxes, classes),
-                   fn_output_signature=(score_spec, box_spec))
+                   fn_output_signature=(score_spec, box_spec),
+                   parallel_iterations=1)
 
 
 def boxes_and_box_masks(masks: tf.Tensor, classes: tf.Tensor, stride: int,
