@@ -1,4 +1,5 @@
-"""The training steps have no order-sensitive gradient sums.
+"""The training steps have no order-sensitive gradient sums, nor random
+draws shared by parallel loop iterations.
 
 TensorFlow's CPU AddN kernel moves an input whose buffer it can reuse to
 the front of its sum, so an AddN of three or more tensors rounds
@@ -6,6 +7,9 @@ differently from run to run; autodiff emits one for every tensor read three
 or more times (core/training.py). The IRN and CAM steps are traced here and
 must contain none: a change that reintroduces one (e.g. tf_keras'
 GroupNormalization in the IRN heads, or plain slices in path_max) fails.
+A stateful random op in a while loop with parallel iterations draws in
+thread order; the MaskConsist step is checked for those in
+tests/maskconsist/task_test.py, the IRN and CAM steps here.
 """
 
 import numpy as np
@@ -66,6 +70,8 @@ class DeterminismTest(tf.test.TestCase):
 
       graph = grad.get_concrete_function(batch).graph
       self.assertEqual(training.add_n_with_three_or_more_inputs(graph), [])
+      self.assertEqual(training.stateful_random_in_parallel_loops(graph),
+                       [])
 
   def test_cam_step(self):
     model = cam_model.CamNet(4, 'resnet_tiny', 0, False)
@@ -81,6 +87,7 @@ class DeterminismTest(tf.test.TestCase):
     graph = grad.get_concrete_function(tf.zeros([2, 64, 64, 3]),
                                        tf.zeros([2, 4])).graph
     self.assertEqual(training.add_n_with_three_or_more_inputs(graph), [])
+    self.assertEqual(training.stateful_random_in_parallel_loops(graph), [])
 
   def test_random_detector_finds_draws_in_parallel_loops(self):
     def shuffled(v):
