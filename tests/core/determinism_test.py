@@ -120,18 +120,17 @@ class DeterminismTest(tf.test.TestCase):
 
   def test_sequential_loop_draws_repeat_with_the_seed(self):
     # The remedy the detector asks for: one iteration at a time, the same
-    # seed gives the same draws in every iteration (in parallel, iterations
-    # swap their draws now and then: 2 distinct outputs in 40 reps here).
-    def outputs(parallel):
-      got = set()
-      for _ in range(20):
-        training.seed_everything(0)
-        fn = tf.function(lambda x: tf.map_fn(
-            lambda v: tf.random.shuffle(tf.range(2000)) + v, x,
-            parallel_iterations=parallel))
-        got.add(fn(tf.zeros([8], tf.int32)).numpy().tobytes())
-      return got
-    self.assertLen(outputs(1), 1)
+    # seed gives the same draws in every iteration. (In parallel the
+    # iterations swap their draws now and then: 2 distinct outputs in 40
+    # seeded repeats on a 2-core machine; too rare to assert.)
+    got = set()
+    for _ in range(20):
+      training.seed_everything(0)
+      fn = tf.function(lambda x: tf.map_fn(
+          lambda v: tf.random.shuffle(tf.range(2000)) + v, x,
+          parallel_iterations=1))
+      got.add(fn(tf.zeros([8], tf.int32)).numpy().tobytes())
+    self.assertLen(got, 1)
 
   def test_group_norm_equals_tf_keras(self):
     norm = tf_keras.layers.GroupNormalization(groups=4, epsilon=1e-5)

@@ -78,8 +78,9 @@ def stateful_random_in_parallel_loops(graph) -> list:
   parallel_iterations is above 1, as 'loop/op' names (seed_everything): the
   iterations race for the kernel's stream, so a reproducible step has none.
 
-  A loop's body is searched with every function it calls (nested loops,
-  conds, function calls) and the nodes of the graph itself.
+  Loops are looked for in the graph and in every function of its library;
+  a loop's body is searched together with every function it calls (nested
+  loops, conds, function calls).
   """
   graph_def = graph.as_graph_def()
   functions = {f.signature.name: f for f in graph_def.library.function}
