@@ -44,16 +44,20 @@ def seed_everything(seed: int) -> None:
       {'arithmetic_optimization': False})
 
 
+def _nodes_with_functions(graph_def) -> list:
+  """The nodes of a GraphDef and of every function in its library."""
+  nodes = list(graph_def.node)
+  for function in graph_def.library.function:
+    nodes.extend(function.node_def)
+  return nodes
+
+
 def add_n_with_three_or_more_inputs(graph) -> list:
   """Names of the AddN ops of a tf.Graph (and its functions) that sum three
   or more tensors: their rounding depends on run-time buffer reuse
   (seed_everything), so a reproducible training step has none."""
-  graph_def = graph.as_graph_def()
-  nodes = list(graph_def.node)
-  for function in graph_def.library.function:
-    nodes.extend(function.node_def)
   found = []
-  for node in nodes:
+  for node in _nodes_with_functions(graph.as_graph_def()):
     if node.op == 'AddN':
       if len([i for i in node.input if not i.startswith('^')]) >= 3:
         found.append(node.name)
@@ -105,10 +109,7 @@ def stateful_random_in_parallel_loops(graph) -> list:
     return found
 
   found = []
-  nodes = list(graph_def.node)
-  for function in functions.values():
-    nodes.extend(function.node_def)
-  for node in nodes:
+  for node in _nodes_with_functions(graph_def):
     if (node.op in _WHILE_OPS and
         node.attr['parallel_iterations'].i > 1):
       for op in random_ops(node.attr['body'].func.name, set()):
