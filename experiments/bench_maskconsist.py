@@ -19,7 +19,11 @@ pasting the predicted masks onto the matching canvas, the matching itself
 times those parts apart, each as its own tf.function on the same batch:
 
   shared forward   backbone + FPN + RPN of both frames (training mode)
-  predictions      detection + mask head inference, paste, binarise
+  predictions      detection + mask head inference, paste, binarise;
+                   split into the box head on the test-mode proposals with
+                   the detection generator (MaskConsistModel.detect_boxes),
+                   the mask head on the detections (detect_masks) and the
+                   paste
   matching         matching_op.consistent_labels_batch (the numpy body)
   re-encoding      merged labels -> boxes, classes, box masks, RPN targets
   rest             heads in training mode, losses, backward, optimizer
@@ -34,6 +38,7 @@ of work (the warp, IoU and matching costs depend on the numbers of masks and
 pixels, not on their values).
 
 Last line: RESULT plain_s=<s> maskconsist_s=<s> ratio=<maskconsist/plain>
+box_head_s=<s> mask_head_s=<s>
 """
 
 import os
@@ -176,6 +181,13 @@ def main(argv):
   canvas_fn = tf.function(
       lambda s: mc_task.canvas_predictions(model, s, labels))
   merge_fn = tf.function(lambda p: mc_task.merged_labels(p, labels))
+  # The prediction path's two model parts apart: the detection head on
+  # the test-mode proposals with the detection generator's NMS, then the
+  # mask head on the detections kept.
+  image_shape = labels[task_lib.keys.IMAGE_INFO][:, 1, :]
+  boxes_fn = tf.function(lambda s: model.detect_boxes(
+      s, image_shape, labels[task_lib.keys.ANCHOR_BOXES]))
+  masks_fn = tf.function(model.detect_masks)
 
   def matching_numpy(predictions):
     full = labels[task_lib.keys.FULL_MASKS].numpy()
@@ -190,8 +202,8 @@ def main(argv):
         config=mc_task.matching_config)
 
   times: Dict[str, List[float]] = {k: [] for k in (
-      'plain', 'maskconsist', 'shared', 'predictions', 'merge',
-      'matching')}
+      'plain', 'maskconsist', 'shared', 'predictions', 'boxes', 'masks',
+      'merge', 'matching')}
   predictions_per_frame = []
   for i in range(_WARMUP.value + _STEPS.value):
     timed = i >= _WARMUP.value
@@ -201,6 +213,9 @@ def main(argv):
     t_shared = _timed(shared_fn)
     predictions = canvas_fn(shared)
     t_pred = _timed(lambda: canvas_fn(shared))
+    detections = boxes_fn(shared)
+    t_boxes = _timed(lambda: boxes_fn(shared))
+    t_masks = _timed(lambda: masks_fn(detections))
     t_merge = _timed(lambda: merge_fn(predictions))
     t_match = _timed(lambda: matching_numpy(predictions))
     predictions_per_frame.append(
@@ -210,6 +225,7 @@ def main(argv):
     if timed:
       for key, value in (('plain', t_plain), ('maskconsist', t_mc),
                          ('shared', t_shared), ('predictions', t_pred),
+                         ('boxes', t_boxes), ('masks', t_masks),
                          ('merge', t_merge), ('matching', t_match)):
         times[key].append(value)
 
@@ -217,7 +233,10 @@ def main(argv):
   reencode = max(med['merge'] - med['matching'], 0.0)
   rest = max(med['maskconsist'] - med['shared'] - med['predictions'] -
              med['merge'], 0.0)
+  paste = max(med['predictions'] - med['boxes'] - med['masks'], 0.0)
   ratio = med['maskconsist'] / med['plain']
+  proposals = params.task.model.roi_generator.test_num_proposals
+  slots = params.task.model.detection_generator.max_num_detections
   h, w = images.shape[1:3]
   print(f'\nMaskConsist train step vs plain Mask R-CNN ({_CONFIG.value}: '
         f'{_PAIRS.value} pair(s) of {h}x{w}, {model.count_params():,} '
@@ -230,13 +249,21 @@ def main(argv):
       ('MaskConsist step', med['maskconsist']),
       ('  shared forward', med['shared']),
       ('  predictions + paste', med['predictions']),
+      (f'    box head, {proposals} props', med['boxes']),
+      (f'    mask head, <={slots} dets', med['masks']),
+      ('    paste, binarise', paste),
       ('  matching (py_function)', med['matching']),
       ('  re-encoding', reencode),
       ('  heads, losses, backward', rest)):
     print(f'{name:26s} {value:8.3f}')
   print(f'{"ratio":26s} {ratio:8.3f}')
+  # The mask head on the matched predictions cannot be skipped (matching
+  # compares every prediction's mask): its share of a plain step is the
+  # least overhead left if everything else MaskConsist adds were free.
+  print(f'{"mask head / plain step":26s} {med["masks"] / med["plain"]:8.3f}')
   print(f'RESULT plain_s={med["plain"]:.4f} '
-        f'maskconsist_s={med["maskconsist"]:.4f} ratio={ratio:.4f}')
+        f'maskconsist_s={med["maskconsist"]:.4f} ratio={ratio:.4f} '
+        f'box_head_s={med["boxes"]:.4f} mask_head_s={med["masks"]:.4f}')
 
 
 def run() -> None:

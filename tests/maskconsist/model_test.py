@@ -81,6 +81,19 @@ class SplitForwardTest(tf.test.TestCase):
     self.assertBetween(int(num.max()), 1, slots - 1)
     self.assertGreater(len(set(num.tolist())), 1)  # Frames differ.
 
+  def test_detect_is_detect_boxes_then_detect_masks(self):
+    shared = self.model.shared_forward(self.images, training=False)
+    want = self.model.detect(shared, self.image_shape, self.anchors)
+    boxes = self.model.detect_boxes(shared, self.image_shape, self.anchors)
+    self.assertNotIn(keys.DETECTION_MASKS, boxes)
+    got = self.model.detect_masks(boxes)
+    self.assertEqual(sorted(got), sorted(want))
+    self.assertGreater(int(tf.reduce_sum(want[keys.NUM_DETECTIONS])), 0)
+    for key in (keys.DETECTION_BOXES, keys.DETECTION_SCORES,
+                keys.DETECTION_CLASSES, keys.NUM_DETECTIONS,
+                keys.DETECTION_MASKS):
+      self.assertAllEqual(got[key], want[key], msg=key)
+
   def test_train_heads_equal_training_call(self):
     kwargs = dict(image_shape=self.image_shape, anchor_boxes=self.anchors,
                   gt_boxes=self.gt_boxes, gt_classes=self.gt_classes,

@@ -14,7 +14,10 @@ rewrapped by `build_maskconsist_model`) whose call takes a `stage`:
                 on the detections: tf-models' training=False outputs
                 (`detect`), except that the mask head skips the padding
                 slots beyond the batch's largest num_detections (their
-                masks are 0);
+                masks are 0). It is STAGE_DETECT_BOXES (up to the
+                detection_generator; `detect_boxes`) then
+                STAGE_DETECT_MASKS (the mask head; `detect_masks`), which
+                benchmarks time apart;
   STAGE_TRAIN   on the same features: roi_generator in training mode,
                 roi_sampler with the ground truth, box head, mask_sampler,
                 mask head: the outputs MaskRCNNTask.build_losses reads
@@ -44,8 +47,11 @@ from wsvis_tf.maskconsist import kernel_nms
 STAGE_FULL = 'full'
 STAGE_SHARED = 'shared'
 STAGE_DETECT = 'detect'
+STAGE_DETECT_BOXES = 'detect_boxes'
+STAGE_DETECT_MASKS = 'detect_masks'
 STAGE_TRAIN = 'train_heads'
-STAGES = (STAGE_FULL, STAGE_SHARED, STAGE_DETECT, STAGE_TRAIN)
+STAGES = (STAGE_FULL, STAGE_SHARED, STAGE_DETECT, STAGE_DETECT_BOXES,
+          STAGE_DETECT_MASKS, STAGE_TRAIN)
 
 
 @tf_keras.utils.register_keras_serializable(package='wsvis_tf')
@@ -93,10 +99,15 @@ class MaskConsistModel(maskrcnn_model.MaskRCNNModel):
                           training=training)
     if stage == STAGE_SHARED:
       return self._shared(images)
+    if stage == STAGE_DETECT_MASKS:
+      return self._detect_masks(images)
     if anchor_boxes is None or image_shape is None:
       raise ValueError(f'stage {stage!r} needs image_shape and anchor_boxes')
     if stage == STAGE_DETECT:
-      return self._detect(images, image_shape, anchor_boxes)
+      return self._detect_masks(
+          self._detect_boxes(images, image_shape, anchor_boxes))
+    if stage == STAGE_DETECT_BOXES:
+      return self._detect_boxes(images, image_shape, anchor_boxes)
     if stage == STAGE_TRAIN:
       return self._train_heads(images, image_shape, anchor_boxes, gt_boxes,
                                gt_classes, gt_masks)
@@ -139,6 +150,32 @@ class MaskConsistModel(maskrcnn_model.MaskRCNNModel):
     """
     return self(shared, image_shape=image_shape, anchor_boxes=anchor_boxes,
                 stage=STAGE_DETECT, training=False)
+
+  def detect_boxes(self, shared: Mapping[str, Any], image_shape: tf.Tensor,
+                   anchor_boxes: Mapping[str, tf.Tensor]
+                  ) -> Dict[str, tf.Tensor]:
+    """detect's first part: the detections without their masks.
+
+    Args: as detect.
+
+    Returns:
+      detect's outputs without DETECTION_MASKS (DECODER_FEATURES among
+      them, for detect_masks).
+    """
+    return self(shared, image_shape=image_shape, anchor_boxes=anchor_boxes,
+                stage=STAGE_DETECT_BOXES, training=False)
+
+  def detect_masks(self, detections: Mapping[str, Any]
+                  ) -> Dict[str, tf.Tensor]:
+    """detect's second part: the mask head on detect_boxes' detections.
+
+    Args:
+      detections: detect_boxes' output.
+
+    Returns:
+      detect's outputs: `detections` with DETECTION_MASKS added.
+    """
+    return self(detections, stage=STAGE_DETECT_MASKS, training=False)
 
   def infer(self, images: tf.Tensor, image_shape: tf.Tensor,
             anchor_boxes: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
@@ -194,7 +231,7 @@ class MaskConsistModel(maskrcnn_model.MaskRCNNModel):
   def _regression_weights(self):
     return self._cascade_layer_to_weights[0]
 
-  def _detect(self, shared, image_shape, anchor_boxes):
+  def _detect_boxes(self, shared, image_shape, anchor_boxes):
     # Predictions only: no gradient reaches the shared features from here.
     shared = tf.nest.map_structure(tf.stop_gradient, dict(shared))
     features = shared[keys.DECODER_FEATURES]
@@ -222,6 +259,11 @@ class MaskConsistModel(maskrcnn_model.MaskRCNNModel):
         keys.DETECTION_CLASSES: detections['detection_classes'],
         keys.NUM_DETECTIONS: detections['num_detections'],
     })
+    return outputs
+
+  def _detect_masks(self, detections):
+    outputs = dict(detections)
+    features = outputs[keys.DECODER_FEATURES]
     # The mask head runs on the detection slots up to the batch's largest
     # num_detections only (at least one); the padding slots beyond it, which
     # tf-models also runs through the head, get all-zero masks. It saves
