@@ -84,6 +84,9 @@ def main(argv):
   stages = stages[:names.index(LAST) + 1]
   names = names[:names.index(LAST) + 1]
   beam = cli.execution('bench_stages')
+  if beam.stages is not None:
+    cli.usage_error('bench_stages', '--beam_stages does not apply: the '
+                    'benchmark runs every per-video stage both ways')
   if not beam.uses_beam:
     beam = per_video.Execution('DirectRunner', (
         f'--direct_num_workers={_WORKERS.value}',

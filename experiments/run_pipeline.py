@@ -25,7 +25,8 @@ Flags: --until=STAGE stops after a stage; --force=a,b reruns stages;
 --list_stages prints the stages and exits. --runner=DirectRunner (or any
 Apache Beam runner) with --beam_options=key=value,... runs the per-video
 stages (flow, cam, ir_labels, pseudo_labels) as Beam pipelines, e.g.
---beam_options=direct_num_workers=2,direct_running_mode=multi_processing
+--beam_options=direct_num_workers=2,direct_running_mode=multi_processing;
+--beam_stages=ir_labels,pseudo_labels runs only those on the runner
 (README: Dataset-sized stages on Apache Beam).
 """
 

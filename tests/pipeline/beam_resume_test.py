@@ -182,6 +182,31 @@ class BeamResumeTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'invalid video id'):
       per_video.record_path('/d', 'train', '../x')
 
+  def test_beam_stages_choose_the_runner_per_stage(self):
+    everything = per_video.parse_execution('DirectRunner',
+                                           ['direct_num_workers=2'])
+    some = per_video.parse_execution('DirectRunner', ['direct_num_workers=2'],
+                                     ['ir_labels', ' pseudo_labels'])
+    self.assertEqual(some.stages, ('ir_labels', 'pseudo_labels'))
+    for kind in per_video.STAGE_KINDS:
+      resources = {per_video.EXECUTION: everything}
+      self.assertIs(per_video.execution_of(resources, kind), everything)
+      got = per_video.execution_of({per_video.EXECUTION: some}, kind)
+      if kind in ('ir_labels', 'pseudo_labels'):
+        self.assertIs(got, some)
+        self.assertEqual(got.runner, 'DirectRunner')
+      else:
+        self.assertFalse(got.uses_beam, kind)
+        self.assertEqual(got.beam_options, ())
+      self.assertFalse(per_video.execution_of({}, kind).uses_beam)
+    with self.assertRaisesRegex(ValueError, "unknown stage 'pseudo'.*"
+                                'flow'):
+      per_video.parse_execution('DirectRunner', [], ['cam', 'pseudo'])
+    with self.assertRaisesRegex(ValueError, 'need a Beam runner'):
+      per_video.parse_execution('in_process', [], ['cam'])
+    with self.assertRaisesRegex(ValueError, 'unknown per-video stage kind'):
+      per_video.execution_of({}, 'mask')
+
 
 if __name__ == '__main__':
   tf.test.main()

@@ -93,6 +93,13 @@ def define_flags() -> None:
       'beam_options', [], 'Beam pipeline options for --runner, key=value, '
       'e.g. direct_num_workers=2,direct_running_mode=multi_processing, or '
       'project=P,region=R,temp_location=gs://B/tmp for Dataflow.')
+  flags.DEFINE_list(
+      'beam_stages', [], 'Which per-video stages run on --runner, the others '
+      'in this process: a subset of flow,cam,ir_labels,pseudo_labels '
+      '(default: all four). E.g. --beam_stages=ir_labels,pseudo_labels puts '
+      'the CPU-bound Python stages on Beam workers and keeps the TensorFlow '
+      'graph stages (flow, cam), which use every local core or GPU from one '
+      'process, in the launcher (README: Beam).')
   flags.DEFINE_string(
       'preset_overrides', None, 'JSON object {stage: settings} deep-merged '
       'into the preset, e.g. \'{"cam_train": {"cam": {"class_bias": true}}, '
@@ -110,9 +117,11 @@ def work_dir() -> str:
 
 
 def execution(program: str) -> per_video.Execution:
-  """--runner and --beam_options; bad values are a usage error."""
+  """--runner, --beam_options and --beam_stages; bad values are a usage
+  error."""
   try:
-    return per_video.parse_execution(FLAGS.runner, FLAGS.beam_options)
+    return per_video.parse_execution(FLAGS.runner, FLAGS.beam_options,
+                                     FLAGS.beam_stages)
   except (ValueError, ImportError) as e:
     usage_error(program, e)
 

@@ -46,6 +46,10 @@ EXECUTION = 'execution'
 RECORDS_DIR = 'video_records'
 # The --runner value (and Execution.runner None) of the in-process loop.
 IN_PROCESS = 'in_process'
+# The per-video stage kinds (the --beam_stages values): each stage that
+# calls run_videos names its kind to execution_of.
+FLOW, CAM, IR_LABELS, PSEUDO_LABELS = 'flow', 'cam', 'ir_labels', 'pseudo_labels'
+STAGE_KINDS = (FLOW, CAM, IR_LABELS, PSEUDO_LABELS)
 # Key run_videos adds to each summary it returns (not saved): True if the
 # video was processed by this call, False if an earlier run had done it
 # (a resumed stage counts what it computed itself).
@@ -64,10 +68,23 @@ class Execution:
   """
   runner: Optional[str] = None
   beam_options: Sequence[str] = ()
+  # The stage kinds (STAGE_KINDS) that run on the runner; None: all of
+  # them. The others run in-process.
+  stages: Optional[Tuple[str, ...]] = None
 
   @property
   def uses_beam(self) -> bool:
     return self.runner is not None
+
+  def for_stage(self, kind: str) -> 'Execution':
+    """How a stage of `kind` runs: this Execution, or in-process if its
+    kind is not among `stages`."""
+    if kind not in STAGE_KINDS:
+      raise ValueError(f'unknown per-video stage kind {kind!r}; expected one '
+                       f'of {list(STAGE_KINDS)}')
+    if self.stages is not None and kind not in self.stages:
+      return Execution()
+    return self
 
   def pipeline_options(self):
     """The Beam PipelineOptions (runner and options)."""
@@ -77,8 +94,9 @@ class Execution:
 
 
 def parse_execution(runner: Optional[str],
-                    beam_options: Sequence[str] = ()) -> Execution:
-  """An Execution from the --runner and --beam_options flag values.
+                    beam_options: Sequence[str] = (),
+                    beam_stages: Sequence[str] = ()) -> Execution:
+  """An Execution from the --runner, --beam_options and --beam_stages flags.
 
   Args:
     runner: '' / None / 'in_process' for the in-process loop, else a Beam
@@ -86,9 +104,12 @@ def parse_execution(runner: Optional[str],
     beam_options: Entries 'key=value', 'key' (a boolean option) or already
       '--key=value'; e.g. ['direct_num_workers=2',
       'direct_running_mode=multi_processing'].
+    beam_stages: The stage kinds (STAGE_KINDS) that run on the runner, the
+      others in-process; empty: all of them.
 
   Raises:
-    ValueError: Beam options without a Beam runner, or an empty entry.
+    ValueError: Beam options or stages without a Beam runner, an empty
+      entry, or an unknown stage kind.
   """
   runner = None if not runner or runner == IN_PROCESS else runner
   flags = []
@@ -100,16 +121,25 @@ def parse_execution(runner: Optional[str],
   if flags and runner is None:
     raise ValueError(f'--beam_options {flags} need a Beam runner: pass '
                      '--runner=DirectRunner (or another Beam runner)')
+  stages = tuple(k.strip() for k in beam_stages)
+  unknown = [k for k in stages if k not in STAGE_KINDS]
+  if unknown:
+    raise ValueError(f'--beam_stages: unknown stage {unknown[0]!r}; the '
+                     f'per-video stages are {list(STAGE_KINDS)}')
+  if stages and runner is None:
+    raise ValueError(f'--beam_stages {list(stages)} need a Beam runner: pass '
+                     '--runner=DirectRunner (or another Beam runner)')
   if runner is not None:
     if any(f.split('=', 1)[0] == '--runner' for f in flags):
       raise ValueError('pass the runner with --runner, not in --beam_options')
     import apache_beam  # pylint: disable=g-import-not-at-top,unused-import
-  return Execution(runner, tuple(flags))
+  return Execution(runner, tuple(flags), stages or None)
 
 
-def execution_of(resources: Mapping[str, Any]) -> Execution:
-  """The Execution in a stage's resources (in-process when absent)."""
-  return resources.get(EXECUTION) or Execution()
+def execution_of(resources: Mapping[str, Any], kind: str) -> Execution:
+  """How a per-video stage of `kind` (STAGE_KINDS) runs: the Execution in
+  its resources (in-process when absent) for that kind."""
+  return (resources.get(EXECUTION) or Execution()).for_stage(kind)
 
 
 class VideoTask:

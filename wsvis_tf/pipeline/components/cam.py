@@ -231,7 +231,7 @@ def _run_cam(ctx: stage_lib.StageContext) -> Dict[str, Any]:
                  ctx.config['train_stage'], ctx.config['combine'])
   summaries = per_video.run_videos(
       task, source, split, ctx.directory,
-      per_video.execution_of(ctx.resources),
+      per_video.execution_of(ctx.resources, per_video.CAM),
       lambda i, n: ctx.progress(i, n, 'videos'))
   frames = [f for s in summaries for f in s['frames']]
   atomic_io.write_json(ctx.path(INDEX_JSON), {
@@ -367,7 +367,7 @@ def _run_ir_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   task.setup()  # Fails now, before any worker starts, without a CRF.
   summaries = per_video.run_videos(
       task, source, index['split'], ctx.directory,
-      per_video.execution_of(ctx.resources),
+      per_video.execution_of(ctx.resources, per_video.IR_LABELS),
       lambda i, n: ctx.progress(i, n, 'videos'))
   frames = [f for s in summaries for f in s['frames']]
   if len(frames) != len(index['frames']):

@@ -95,7 +95,7 @@ def _run_extract(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   metrics = {}
   by_split = per_video.run_splits(
       task, source, source.splits, ctx.directory,
-      per_video.execution_of(ctx.resources),
+      per_video.execution_of(ctx.resources, per_video.FLOW),
       lambda s, i, n: ctx.progress(i, n, f'{s} videos'))
   for split, summaries in by_split.items():
     # Files this run wrote, and the files it found (of its videos, and

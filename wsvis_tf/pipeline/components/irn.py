@@ -320,7 +320,8 @@ def _images_and_categories(ctx: stage_lib.StageContext, split: str,
 
 def _run_pseudo_labels(ctx: stage_lib.StageContext) -> Dict[str, Any]:
   source = ctx.resources['source']
-  execution = per_video.execution_of(ctx.resources)
+  execution = per_video.execution_of(ctx.resources,
+                                     per_video.PSEUDO_LABELS)
   cfg = config_lib.irn_config_from_dict(ctx.config['irn']).inference
   names = ctx.config['stages']
   cam_record = ctx.input(names['cam'])
