@@ -48,7 +48,10 @@ RECORDS_DIR = 'video_records'
 IN_PROCESS = 'in_process'
 # The per-video stage kinds (the --beam_stages values): each stage that
 # calls run_videos names its kind to execution_of.
-FLOW, CAM, IR_LABELS, PSEUDO_LABELS = 'flow', 'cam', 'ir_labels', 'pseudo_labels'
+FLOW = 'flow'
+CAM = 'cam'
+IR_LABELS = 'ir_labels'
+PSEUDO_LABELS = 'pseudo_labels'
 STAGE_KINDS = (FLOW, CAM, IR_LABELS, PSEUDO_LABELS)
 # Key run_videos adds to each summary it returns (not saved): True if the
 # video was processed by this call, False if an earlier run had done it
