@@ -81,6 +81,26 @@ class ExecutionFlagsTest(absltest.TestCase):
     self.assertEqual(beam['source'], 's')
     self.assertEqual(beam_fp, local_fp)
 
+  def test_beam_stages_reach_the_stages_not_the_fingerprint(self):
+    _, local_fp = self.run_capturing()
+    seen, fp = self.run_capturing(runner='DirectRunner',
+                                  beam_stages=['pseudo_labels'])
+    execution = seen[per_video.EXECUTION]
+    self.assertEqual(execution.stages, ('pseudo_labels',))
+    self.assertEqual(execution.for_stage('pseudo_labels').runner,
+                     'DirectRunner')
+    self.assertFalse(execution.for_stage('flow').uses_beam)
+    self.assertEqual(fp, local_fp)
+
+  def test_unknown_beam_stage_is_a_usage_error(self):
+    stderr = io.StringIO()
+    with self.assertRaises(SystemExit) as raised, \
+        contextlib.redirect_stderr(stderr):
+      self.run_capturing(runner='DirectRunner', beam_stages=['ir_label'])
+    self.assertEqual(raised.exception.code, cli.EXIT_USAGE)
+    self.assertIn("prog: error: --beam_stages: unknown stage 'ir_label'",
+                  stderr.getvalue())
+
   def test_strategy_reaches_the_stages_not_the_fingerprint(self):
     default, default_fp = self.run_capturing()
     self.assertNotIn('strategy', default)
