@@ -45,7 +45,7 @@ import os
 import statistics
 import tempfile
 import time
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 from absl import flags
 from absl import logging
@@ -143,12 +143,13 @@ def _prepare(data_dir: str):
   return source, labels_path, flows.root
 
 
-def _timed(fn: Callable[[], object]) -> float:
+def _timed(fn: Callable[[], Any]) -> Tuple[float, Any]:
+  """(seconds until fn's outputs are computed, the outputs)."""
   start = time.perf_counter()
   out = fn()
   tf.nest.map_structure(lambda x: x.numpy() if hasattr(x, 'numpy') else x,
                         out)
-  return time.perf_counter() - start
+  return time.perf_counter() - start, out
 
 
 def main(argv):
@@ -207,17 +208,16 @@ def main(argv):
   predictions_per_frame = []
   for i in range(_WARMUP.value + _STEPS.value):
     timed = i >= _WARMUP.value
-    t_plain = _timed(plain_step)
-    t_mc = _timed(mc_step)
-    shared = shared_fn()
-    t_shared = _timed(shared_fn)
-    predictions = canvas_fn(shared)
-    t_pred = _timed(lambda: canvas_fn(shared))
-    detections = boxes_fn(shared)
-    t_boxes = _timed(lambda: boxes_fn(shared))
-    t_masks = _timed(lambda: masks_fn(detections))
-    t_merge = _timed(lambda: merge_fn(predictions))
-    t_match = _timed(lambda: matching_numpy(predictions))
+    # Each part runs once, timed, on the outputs of the part before it
+    # (tracing falls in the untimed --warmup steps, as for the two steps).
+    t_plain, _ = _timed(plain_step)
+    t_mc, _ = _timed(mc_step)
+    t_shared, shared = _timed(shared_fn)
+    t_pred, predictions = _timed(lambda: canvas_fn(shared))
+    t_boxes, detections = _timed(lambda: boxes_fn(shared))
+    t_masks, _ = _timed(lambda: masks_fn(detections))
+    t_merge, _ = _timed(lambda: merge_fn(predictions))
+    t_match, _ = _timed(lambda: matching_numpy(predictions))
     predictions_per_frame.append(
         float(np.mean(predictions['num_pred'].numpy())))
     logging.info('step %d%s: plain %.3f s, maskconsist %.3f s', i + 1,
