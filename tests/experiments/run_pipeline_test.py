@@ -7,6 +7,7 @@ config reruns only that stage.
 
 import json
 import os
+import tempfile
 
 from absl.testing import absltest
 
@@ -29,10 +30,20 @@ def status_lines(stdout):
 
 class RunPipelineTest(absltest.TestCase):
 
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    # One full smoke pipeline with the default seed (0), run once for both
+    # tests: the first checks its records and outputs and resumes it, the
+    # second compares its first half with another run of the same seed.
+    # Neither changes its first-half stages (a forced contact_sheet only).
+    cls.work = tempfile.mkdtemp(prefix='seed0_',
+                                dir=absltest.get_default_test_tmpdir())
+    cls.stdout = run_pipeline('--dataset=synthetic', f'--work_dir={cls.work}',
+                              '--preset=smoke')
+
   def test_smoke_pipeline_runs_records_and_resumes(self):
-    work = self.create_tempdir().full_path
-    stdout = run_pipeline('--dataset=synthetic', f'--work_dir={work}',
-                          '--preset=smoke')
+    work, stdout = self.work, self.stdout
     statuses = status_lines(stdout)
     self.assertIn('data', statuses)
     self.assertTrue(all(s == 'ran' for s in statuses.values()), statuses)
@@ -166,13 +177,14 @@ class RunPipelineTest(absltest.TestCase):
     self.assertIn("dataset 'video_folder' has ['cat']", proc.stderr)
 
   def test_same_seed_same_outputs(self):
-    # Two runs of the first half with the same seed, in two work dirs: every
-    # stage writes the same outputs (stage.json's output digest covers
-    # every file of a stage's outputs: flows, CAMs, IR labels, checkpoints,
-    # pseudo-labels; TensorBoard logs are not outputs), and a third run
-    # with another seed does not.
-    runs = {}
-    for name, seed in (('a', 0), ('b', 0), ('c', 1)):
+    # Two runs of the first half with the same seed, in two work dirs (the
+    # shared full run and a run until pseudo_labels): every stage writes
+    # the same outputs (stage.json's output digest covers every file of a
+    # stage's outputs: flows, CAMs, IR labels, checkpoints, pseudo-labels;
+    # TensorBoard logs are not outputs), and a third run with another seed
+    # does not.
+    runs = {'a': self.work}
+    for name, seed in (('b', 0), ('c', 1)):
       work = self.create_tempdir(name).full_path
       run_pipeline('--dataset=synthetic', f'--work_dir={work}',
                    '--preset=smoke', f'--seed={seed}',
