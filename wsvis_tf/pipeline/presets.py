@@ -33,9 +33,17 @@ DATASET_DEFAULTS: Dict[str, Dict[str, Any]] = {
 _PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
     'smoke': {
         'data': {'builder_config': 'tiny'},
-        # DDFlow: a tiny model, 2 steps per stage (~1 min).
+        # DDFlow: a tiny model, 2 steps per stage, and the quick preset's
+        # stages (photometric, census + occlusion; no distillation): the
+        # distillation stage would cost every smoke pipeline of the tests
+        # ~35 s (its own trace and the teacher flow) to exercise a path
+        # tests/flow/train_lib_test covers (training, teacher cache,
+        # resume). `experiments/train_flow.py --preset=smoke` keeps it.
         'flow_train': {'preset': 'smoke', 'eval_pairs': 2,
-                       'jit_compile': False},
+                       'jit_compile': False,
+                       'overrides': {'train': {'stages': [
+                           {'name': 'photometric', 'steps': 2},
+                           {'name': 'census_occlusion', 'steps': 2}]}}},
         'flow': {'batch_size': 8},
         'contact_sheet': {'split': 'train', 'num_videos': 2,
                           'frames_per_video': 3},
